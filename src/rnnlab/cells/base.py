@@ -1,0 +1,140 @@
+"""The one abstraction: a cell is one step, ``s_t = F(s_{t-1}, x_t)``.
+
+Shape glossary used throughout rnnlab: ``B`` batch, ``T`` time, ``D`` input features,
+``H`` hidden units, ``P`` width of the projected input.
+
+A cell maps ``(x_t, state) -> (y_t, state')`` for one time step. To let the unroll hoist
+the input-to-hidden matmul out of the time loop (one large matmul for all ``W x_t``),
+every cell splits its step in two:
+
+* ``project_input(x)``: the part that depends on ``x`` only, ``(..., D) -> (..., P)``;
+  applied once to the whole ``(B, T, D)`` sequence by :class:`rnnlab.layers.Recurrent`.
+* ``step(p_t, state)``: the recurrence proper on the projected input ``(B, P)``.
+
+``forward(x_t, state)`` is ``step(project_input(x_t), state)``.
+
+States are ``NamedTuple`` s of tensors (``LSTMState(h, c)``), so generic helpers such as
+:func:`map_state` can detach them (truncated BPTT), select batch rows (beam search) or
+keep them fixed on padded steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+State = Any
+"""A NamedTuple of tensors (possibly nested NamedTuples); each tensor has batch first."""
+
+
+def map_state(fn: Callable[[Tensor], Tensor], state: State) -> State:
+    """Apply ``fn`` to every tensor of a (nested) NamedTuple state, keeping its type."""
+    if isinstance(state, Tensor):
+        return fn(state)
+    if isinstance(state, tuple):
+        mapped = [map_state(fn, s) for s in state]
+        if hasattr(state, "_fields"):
+            return type(state)(*mapped)
+        return type(state)(mapped)
+    if state is None:
+        return None
+    raise TypeError(f"state must be a NamedTuple of tensors, got {type(state).__name__}")
+
+
+def zip_map_state(fn: Callable[[Tensor, Tensor], Tensor], a: State, b: State) -> State:
+    """Apply ``fn`` pairwise to the tensors of two states of the same structure."""
+    if isinstance(a, Tensor):
+        return fn(a, b)
+    if isinstance(a, tuple):
+        mapped = [zip_map_state(fn, x, y) for x, y in zip(a, b, strict=True)]
+        if hasattr(a, "_fields"):
+            return type(a)(*mapped)
+        return type(a)(mapped)
+    if a is None:
+        return None
+    raise TypeError(f"state must be a NamedTuple of tensors, got {type(a).__name__}")
+
+
+def detach_state(state: State) -> State:
+    """Cut the graph at ``state`` (truncated BPTT)."""
+    return map_state(lambda t: t.detach(), state)
+
+
+def select_rows(state: State, index: Tensor) -> State:
+    """Select (or reorder, or repeat) batch rows of every tensor of ``state``."""
+    return map_state(lambda t: t.index_select(0, index), state)
+
+
+def where_state(mask: Tensor, new: State, old: State) -> State:
+    """Take ``new`` where ``mask`` (shape ``(B,)``, bool) is true, ``old`` elsewhere."""
+
+    def pick(n: Tensor, o: Tensor) -> Tensor:
+        m = mask.view(-1, *([1] * (n.dim() - 1)))
+        return torch.where(m, n, o)
+
+    return zip_map_state(pick, new, old)
+
+
+class Cell(nn.Module):
+    """Base class of every recurrent cell: one time step of ``s_t = F(s_{t-1}, x_t)``.
+
+    Subclasses set ``input_size``, ``hidden_size`` and ``output_size`` and implement
+    :meth:`initial_state` and :meth:`step`; they override :meth:`project_input` when part of
+    the step depends on the input only (the hoisted ``W x_t + b``).
+
+    ``fused_mode`` names the PyTorch fused kernel with the same parametrisation
+    (``"LSTM"``, ``"GRU"``, ``"RNN_TANH"``, ``"RNN_RELU"``) or is ``None``; cells with a
+    fused mode keep parameters named ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``
+    in PyTorch's layout so :class:`rnnlab.layers.Recurrent` can dispatch to the kernel.
+    """
+
+    input_size: int
+    hidden_size: int
+    output_size: int
+    fused_mode: str | None = None
+
+    def initial_state(
+        self,
+        batch: int,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> State:
+        raise NotImplementedError
+
+    def project_input(self, x: Tensor) -> Tensor:
+        """The input-only part of the step, ``(..., D) -> (..., P)``; identity by default."""
+        return x
+
+    def step(self, p_t: Tensor, state: State) -> tuple[Tensor, State]:
+        """One step on the projected input ``p_t`` of shape ``(B, P)``."""
+        raise NotImplementedError
+
+    def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        """One step: ``(B, D)`` input and state -> ``(B, output_size)`` output and state."""
+        check_step_input(x_t, self.input_size)
+        return self.step(self.project_input(x_t), state)
+
+    def _zeros(self, batch: int, device: Any, dtype: torch.dtype | None) -> Tensor:
+        ref = next(self.parameters(), None)
+        if device is None and ref is not None:
+            device = ref.device
+        if dtype is None:
+            dtype = ref.dtype if ref is not None else torch.get_default_dtype()
+        return torch.zeros(batch, self.hidden_size, device=device, dtype=dtype)
+
+
+def check_positive(name: str, value: int) -> None:
+    """Raise a one-line ``ValueError`` unless ``value`` is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_step_input(x_t: Tensor, input_size: int) -> None:
+    if x_t.dim() != 2 or x_t.shape[-1] != input_size:
+        raise ValueError(
+            f"cell input must have shape (B, {input_size}), got {tuple(x_t.shape)}"
+        )

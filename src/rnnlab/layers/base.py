@@ -1,0 +1,75 @@
+"""What every sequence layer shares: input checks and the readout of the last real step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from rnnlab.cells.base import State
+
+
+def check_sequence_input(x: Tensor, input_size: int, lengths: Tensor | None) -> None:
+    """One-line errors for a batch-first ``(B, T, D)`` input and its optional lengths."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"input must be a torch.Tensor of shape (B, T, D), got {type(x).__name__}")
+    if x.dim() != 3:
+        raise ValueError(
+            f"input must have shape (B, T, {input_size}) (batch first), got {tuple(x.shape)}"
+        )
+    if x.shape[-1] != input_size:
+        raise ValueError(
+            f"input has {x.shape[-1]} features, expected {input_size} (shape {tuple(x.shape)})"
+        )
+    if x.shape[1] == 0:
+        raise ValueError(f"input has no time steps (shape {tuple(x.shape)})")
+    if lengths is None:
+        return
+    if lengths.dim() != 1 or lengths.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"lengths must have shape ({x.shape[0]},), got {tuple(lengths.shape)}"
+        )
+    lo, hi = int(lengths.min()), int(lengths.max())
+    if lo < 1 or hi > x.shape[1]:
+        raise ValueError(
+            f"lengths must lie in [1, {x.shape[1]}] (the padded length), got [{lo}, {hi}]"
+        )
+
+
+def last_step(y: Tensor, lengths: Tensor | None) -> Tensor:
+    """``y[b, lengths[b] - 1]`` for each row: ``(B, T, H) -> (B, H)``."""
+    if lengths is None:
+        return y[:, -1]
+    idx = (lengths.to(y.device).long() - 1).view(-1, 1, 1).expand(-1, 1, y.shape[-1])
+    return y.gather(1, idx).squeeze(1)
+
+
+def step_mask(lengths: Tensor | None, steps: int, device: Any) -> Tensor | None:
+    """``(B, T)`` bool mask of real steps, or ``None`` when every row is full length."""
+    if lengths is None:
+        return None
+    lengths = lengths.to(device)
+    if bool((lengths == steps).all()):
+        return None
+    return torch.arange(steps, device=device).unsqueeze(0) < lengths.unsqueeze(1)
+
+
+class SequenceLayer(nn.Module):
+    """Base of the modules that map a ``(B, T, D)`` sequence to ``(B, T, output_size)``.
+
+    ``forward(x, state=None, lengths=None) -> (y, final_state)``; steps past
+    ``lengths[b]`` are padding: they leave the state unchanged and their outputs are zero.
+    """
+
+    input_size: int
+    output_size: int
+
+    def initial_state(
+        self, batch: int, *, device: Any = None, dtype: torch.dtype | None = None
+    ) -> State:
+        raise NotImplementedError
+
+    def summary(self, y: Tensor, lengths: Tensor | None) -> Tensor:
+        """A ``(B, output_size)`` summary of the whole sequence: the last real output."""
+        return last_step(y, lengths)

@@ -1,0 +1,45 @@
+"""Build a layer stack from a registered cell name."""
+
+from __future__ import annotations
+
+from rnnlab.cells.base import check_positive
+from rnnlab.cells.registry import make_cell
+from rnnlab.layers.base import SequenceLayer
+from rnnlab.layers.bidirectional import Bidirectional
+from rnnlab.layers.recurrent import Recurrent
+from rnnlab.layers.stacked import Stacked
+
+
+def build_layers(
+    cell: str,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int = 1,
+    bidirectional: bool = False,
+    dropout: float = 0.0,
+    residual: bool = False,
+    fast: bool = True,
+) -> SequenceLayer:
+    """``num_layers`` unrolls of the registered ``cell``, stacked; one layer is returned bare.
+
+    Example::
+
+        layers = build_layers("gru", input_size=1, hidden_size=128, num_layers=2)
+    """
+    check_positive("hidden_size", hidden_size)
+    check_positive("num_layers", num_layers)
+    layers: list[SequenceLayer] = []
+    size = input_size
+    for _ in range(num_layers):
+        layer: SequenceLayer
+        if bidirectional:
+            layer = Bidirectional(
+                make_cell(cell, size, hidden_size), make_cell(cell, size, hidden_size), fast=fast
+            )
+        else:
+            layer = Recurrent(make_cell(cell, size, hidden_size), fast=fast)
+        layers.append(layer)
+        size = layer.output_size
+    if len(layers) == 1:
+        return layers[0]
+    return Stacked(layers, dropout=dropout, residual=residual)

@@ -1,0 +1,81 @@
+"""Stacked (deep) recurrent layers with dropout and optional residual connections."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from rnnlab.cells.base import State
+from rnnlab.layers.base import SequenceLayer, check_sequence_input
+
+
+class StackedState(NamedTuple):
+    layers: tuple[Any, ...]  # one state per layer, bottom first
+
+
+class Stacked(SequenceLayer):
+    r"""Layers applied one after another: :math:`y^{(l)} = f^{(l)}(\tilde y^{(l-1)})`.
+
+    Between layers the sequence goes through dropout; with ``residual=True`` a layer whose
+    input and output sizes match adds its input, :math:`y^{(l)} \mathrel{+}= y^{(l-1)}`
+    (Wu et al. 2016's residual stacking).
+
+    Args:
+        layers: sequence layers (:class:`Recurrent`, :class:`Bidirectional`, ...), each
+            taking the previous one's ``output_size`` as its ``input_size``.
+        dropout: dropout probability applied to the input of every layer after the first.
+        residual: add residual connections where sizes match.
+
+    Shapes: ``x (B, T, D)`` -> ``y (B, T, layers[-1].output_size)``, state
+    ``StackedState(layers=(s_1, ..., s_L))``.
+    """
+
+    def __init__(
+        self, layers: Sequence[SequenceLayer], dropout: float = 0.0, residual: bool = False
+    ) -> None:
+        super().__init__()
+        if not layers:
+            raise ValueError("Stacked needs at least one layer")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        for lower, upper in zip(layers[:-1], layers[1:], strict=True):
+            if lower.output_size != upper.input_size:
+                raise ValueError(
+                    f"layer sizes do not chain: output {lower.output_size} feeds input "
+                    f"{upper.input_size}"
+                )
+        self.layers = nn.ModuleList(layers)
+        self.dropout = nn.Dropout(dropout)
+        self.residual = residual
+        self.input_size = layers[0].input_size
+        self.output_size = layers[-1].output_size
+
+    def initial_state(
+        self, batch: int, *, device: Any = None, dtype: torch.dtype | None = None
+    ) -> StackedState:
+        return StackedState(
+            tuple(
+                layer.initial_state(batch, device=device, dtype=dtype) for layer in self.layers
+            )
+        )
+
+    def forward(
+        self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
+    ) -> tuple[Tensor, StackedState]:
+        check_sequence_input(x, self.input_size, lengths)
+        finals = []
+        h = x
+        for i, layer in enumerate(self.layers):
+            inp = self.dropout(h) if i > 0 else h
+            out, final = layer(inp, None if state is None else state.layers[i], lengths)
+            if self.residual and i > 0 and out.shape[-1] == h.shape[-1]:
+                out = out + h
+            h = out
+            finals.append(final)
+        return h, StackedState(tuple(finals))
+
+    def summary(self, y: Tensor, lengths: Tensor | None) -> Tensor:
+        return self.layers[-1].summary(y, lengths)
