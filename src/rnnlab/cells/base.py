@@ -135,6 +135,4 @@ def check_positive(name: str, value: int) -> None:
 
 def check_step_input(x_t: Tensor, input_size: int) -> None:
     if x_t.dim() != 2 or x_t.shape[-1] != input_size:
-        raise ValueError(
-            f"cell input must have shape (B, {input_size}), got {tuple(x_t.shape)}"
-        )
+        raise ValueError(f"cell input must have shape (B, {input_size}), got {tuple(x_t.shape)}")

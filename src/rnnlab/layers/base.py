@@ -27,9 +27,7 @@ def check_sequence_input(x: Tensor, input_size: int, lengths: Tensor | None) -> 
     if lengths is None:
         return
     if lengths.dim() != 1 or lengths.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"lengths must have shape ({x.shape[0]},), got {tuple(lengths.shape)}"
-        )
+        raise ValueError(f"lengths must have shape ({x.shape[0]},), got {tuple(lengths.shape)}")
     lo, hi = int(lengths.min()), int(lengths.max())
     if lo < 1 or hi > x.shape[1]:
         raise ValueError(

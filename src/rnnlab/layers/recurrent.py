@@ -144,9 +144,7 @@ class Recurrent(SequenceLayer):
             y, hn = functional_call(module, weights, (x, hx))
         else:
             assert lengths is not None
-            packed = pack_padded_sequence(
-                x, lengths.cpu(), batch_first=True, enforce_sorted=False
-            )
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, hn = functional_call(module, weights, (packed, hx))
             y, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         if is_lstm:

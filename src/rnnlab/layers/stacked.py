@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -41,7 +42,7 @@ class Stacked(SequenceLayer):
             raise ValueError("Stacked needs at least one layer")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
-        for lower, upper in zip(layers[:-1], layers[1:], strict=True):
+        for lower, upper in itertools.pairwise(layers):
             if lower.output_size != upper.input_size:
                 raise ValueError(
                     f"layer sizes do not chain: output {lower.output_size} feeds input "
@@ -57,9 +58,7 @@ class Stacked(SequenceLayer):
         self, batch: int, *, device: Any = None, dtype: torch.dtype | None = None
     ) -> StackedState:
         return StackedState(
-            tuple(
-                layer.initial_state(batch, device=device, dtype=dtype) for layer in self.layers
-            )
+            tuple(layer.initial_state(batch, device=device, dtype=dtype) for layer in self.layers)
         )
 
     def forward(

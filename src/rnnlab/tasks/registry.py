@@ -1,0 +1,83 @@
+"""Tasks by name: ``build_task("copy", TaskOptions(T=200))``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rnnlab.tasks.adding import AddingTask
+from rnnlab.tasks.base import Task
+from rnnlab.tasks.copy import CopyTask
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Options a user may give any task; each task says which ones apply to it.
+
+    Attributes:
+        T: sequence length or delay (copy, adding).
+        data: a local file or folder holding the data (dataset tasks).
+        download: fetch missing files into ``cache_dir`` (dataset tasks with a public URL).
+        cache_dir: where downloads are cached (default ``~/.cache/rnnlab``).
+        seed: fixes the ``val``/``test`` splits and the training stream.
+    """
+
+    T: int | None = None
+    data: str | None = None
+    download: bool = False
+    cache_dir: str | None = None
+    seed: int = 0
+
+
+TaskBuilder = Callable[[TaskOptions], Task]
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    name: str
+    description: str
+    build: TaskBuilder
+    accepts: frozenset[str]  # TaskOptions fields (besides seed) the task uses
+
+
+_TASKS: dict[str, TaskEntry] = {}
+
+
+def register_task(name: str, description: str, build: TaskBuilder, accepts: set[str]) -> None:
+    if name in _TASKS:
+        raise ValueError(f"task {name!r} is already registered")
+    _TASKS[name] = TaskEntry(name, description, build, frozenset(accepts))
+
+
+def task_names() -> list[str]:
+    return sorted(_TASKS)
+
+
+def task_entry(name: str) -> TaskEntry:
+    if name not in _TASKS:
+        raise ValueError(f"unknown task {name!r}; expected one of {', '.join(task_names())}")
+    return _TASKS[name]
+
+
+def build_task(name: str, options: TaskOptions | None = None) -> Task:
+    """Build task ``name``; options that do not apply to it are an error."""
+    entry = task_entry(name)
+    options = options or TaskOptions()
+    defaults = TaskOptions()
+    for field in ("T", "data", "download", "cache_dir"):
+        given = getattr(options, field)
+        if given != getattr(defaults, field) and field not in entry.accepts:
+            raise ValueError(f"option {field}={given!r} does not apply to task {name!r}")
+    return entry.build(options)
+
+
+def _copy(o: TaskOptions) -> Task:
+    return CopyTask(T=o.T if o.T is not None else 100, seed=o.seed)
+
+
+def _adding(o: TaskOptions) -> Task:
+    return AddingTask(T=o.T if o.T is not None else 200, seed=o.seed)
+
+
+register_task("copy", CopyTask.description, _copy, {"T"})
+register_task("adding", AddingTask.description, _adding, {"T"})
