@@ -1,0 +1,286 @@
+"""The ``rnnlab`` command line: train, eval, list, bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rnnlab.cells.registry import cell_entry, cell_names
+from rnnlab.models.build import ModelConfig
+from rnnlab.tasks.base import Task
+from rnnlab.tasks.registry import TaskOptions, build_task, task_entry, task_names
+from rnnlab.training.checkpoint import CheckpointError
+from rnnlab.training.config import OPTIMIZERS, SCHEDULES, RunConfig, TrainConfig
+
+# CLI flag -> (section, field) of RunConfig
+_MODEL_FLAGS = {
+    "model": "cell",
+    "hidden": "hidden_size",
+    "layers": "num_layers",
+    "bidirectional": "bidirectional",
+    "dropout": "dropout",
+    "residual": "residual",
+}
+_TRAIN_FLAGS = {
+    "optimizer": "optimizer",
+    "lr": "lr",
+    "weight_decay": "weight_decay",
+    "schedule": "schedule",
+    "warmup": "warmup_steps",
+    "steps": "steps",
+    "batch_size": "batch_size",
+    "clip": "clip",
+    "eval_every": "eval_every",
+    "patience": "patience",
+    "max_time": "max_time",
+    "seed": "seed",
+    "device": "device",
+}
+# task-default keys -> (section, field)
+_DEFAULT_KEYS = {
+    "model": ("model", "cell"),
+    "hidden_size": ("model", "hidden_size"),
+    "num_layers": ("model", "num_layers"),
+    "bidirectional": ("model", "bidirectional"),
+    "dropout": ("model", "dropout"),
+    "residual": ("model", "residual"),
+    **{f: ("train", f) for f in TrainConfig.__dataclass_fields__},
+}
+
+
+def resolve_config(task_name: str, task: Task, args: argparse.Namespace) -> RunConfig:
+    """Flags given on the command line, else the task's defaults, else the library's."""
+    model: dict[str, Any] = {}
+    train: dict[str, Any] = {}
+    for key, value in task.defaults.items():
+        section, field = _DEFAULT_KEYS[key]
+        (model if section == "model" else train)[field] = value
+    for flag, field in _MODEL_FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            model[field] = value
+    for flag, field in _TRAIN_FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            train[field] = value
+    if args.no_clip:
+        train["clip"] = None
+    if args.no_fast:
+        model["fast"] = False
+    cell_entry(model.get("cell", ModelConfig.cell))  # unknown model -> one-line error
+    return RunConfig(
+        task=task_name,
+        task_options=_task_options(args),
+        model=ModelConfig(**model),
+        train=TrainConfig(**train),
+    )
+
+
+def _task_options(args: argparse.Namespace) -> TaskOptions:
+    return TaskOptions(
+        T=args.T,
+        data=args.data,
+        download=args.download,
+        cache_dir=args.cache_dir,
+        seed=args.seed if args.seed is not None else 0,
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rnnlab.training.loop import read_config, train
+
+    if args.resume:
+        if args.out is None:
+            raise ValueError("--resume needs --out <run dir> of the run to continue")
+        raw = read_config(args.out)
+        config = RunConfig.from_dict({k: v for k, v in raw.items() if k != "task_info"})
+        if args.task != config.task:
+            raise ValueError(f"run {args.out} trained task {config.task!r}, not {args.task!r}")
+        extend = {f: getattr(args, f) for f in ("steps", "max_time") if getattr(args, f)}
+        if extend:
+            fields = {**config.train.__dict__, **extend}
+            config = RunConfig(
+                config.task, config.task_options, config.model, TrainConfig(**fields)
+            )
+        task = build_task(config.task, config.task_options)
+    else:
+        task = build_task(args.task, _task_options(args))
+        config = resolve_config(args.task, task, args)
+    out = (
+        Path(args.out)
+        if args.out
+        else Path("runs") / (f"{args.task}-{config.model.cell}-{time.strftime('%Y%m%d-%H%M%S')}")
+    )
+    if not args.resume and (out / "config.json").exists() and not args.overwrite:
+        raise ValueError(f"run folder {out} already holds a run; use --resume or --overwrite")
+    summary = train(config, out, resume=args.resume, progress=not args.quiet, task=task)
+    _print_summary(summary, out)
+    return 0
+
+
+def _print_summary(summary: dict[str, Any], out: Path) -> None:
+    metric = summary["main_metric"]
+    test = summary["metrics"]["test"]
+    val = summary["metrics"]["val"]
+    baseline = summary["baseline"]
+    base = "" if baseline is None else f" (baseline {baseline:.4g})"
+    print(
+        f"{summary['task']} / {summary['model']}: test {metric} {test[metric]:.4f}, "
+        f"val {metric} {val[metric]:.4f}{base}; {summary['steps']} steps in "
+        f"{summary['wall_time_s']:.1f} s ({summary['stopped']})"
+    )
+    if "note" in summary:
+        print(f"note: {summary['note']}")
+    print(f"results: {out}/summary.json")
+    print(f"metrics: {out}/metrics.jsonl  weights: {out}/best.safetensors")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rnnlab.training.evaluate import evaluate
+    from rnnlab.training.run import load
+
+    run = load(args.run_dir, device=args.device)
+    task = run.task()
+    batch = run.config.train.eval_batch_size
+    result = {split: evaluate(run.model, task, split, batch, args.device) for split in args.splits}
+    print(json.dumps(result, indent=None if args.json else 2))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    tasks = {name: task_entry(name).description for name in task_names()}
+    models = {name: cell_entry(name).description for name in cell_names()}
+    if args.json:
+        print(json.dumps({"tasks": tasks, "models": models}))
+        return 0
+    print("tasks:")
+    for name, text in tasks.items():
+        print(f"  {name:<12} {text}")
+    print("models (cells):")
+    for name, text in models.items():
+        print(f"  {name:<12} {text}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rnnlab.bench import format_table, run_benchmarks
+
+    results = run_benchmarks(select=args.select, repeats=args.repeats, quick=args.quick)
+    if not results:
+        raise ValueError(f"no benchmark name contains {args.select!r}")
+    if args.json:
+        for r in results:
+            print(json.dumps(r.__dict__))
+    else:
+        print(format_table(results))
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (the usage stays behind ``--help``)."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rnnlab", description="Recurrent networks, memory and attention on PyTorch."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a model on a task into a run folder")
+    t.add_argument("task", help="task name (see `rnnlab list`)")
+    t.add_argument("--model", help="cell name (see `rnnlab list`); default: the task's")
+    t.add_argument("--out", help="run folder (default runs/<task>-<model>-<time>)")
+    t.add_argument("--hidden", type=_positive_int, help="hidden units per layer")
+    t.add_argument("--layers", type=_positive_int, help="stacked layers")
+    t.add_argument("--bidirectional", action="store_true", default=None)
+    t.add_argument("--dropout", type=float, help="dropout between stacked layers")
+    t.add_argument("--residual", action="store_true", default=None)
+    t.add_argument("--no-fast", action="store_true", help="never use fused kernels")
+    t.add_argument("--steps", type=_positive_int, help="training steps (batches)")
+    t.add_argument("--batch-size", type=_positive_int)
+    t.add_argument("--lr", type=_positive_float, help="peak learning rate")
+    t.add_argument("--optimizer", choices=OPTIMIZERS)
+    t.add_argument("--weight-decay", type=float)
+    t.add_argument("--schedule", choices=SCHEDULES)
+    t.add_argument("--warmup", type=int, help="linear warm-up steps")
+    t.add_argument("--clip", type=_positive_float, help="clip the global gradient norm")
+    t.add_argument("--no-clip", action="store_true", help="do not clip gradients")
+    t.add_argument("--eval-every", type=_positive_int)
+    t.add_argument("--patience", type=_positive_int, help="early stopping, in evaluations")
+    t.add_argument("--max-time", type=_positive_float, help="training time budget, seconds")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", help="cpu, cuda, cuda:1, ...")
+    t.add_argument("--T", type=_positive_int, help="sequence length / delay (copy, adding)")
+    t.add_argument("--data", help="data file or folder (dataset tasks)")
+    t.add_argument("--download", action="store_true", help="download missing data files")
+    t.add_argument("--cache-dir", help="download cache (default ~/.cache/rnnlab)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="re-evaluate a saved run")
+    e.add_argument("run_dir")
+    e.add_argument("--splits", type=lambda s: s.split(","), default=["val", "test"])
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--json", action="store_true", help="one line of JSON")
+    e.set_defaults(func=cmd_eval)
+
+    ls = sub.add_parser("list", help="tasks and models with one-line descriptions")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_list)
+
+    b = sub.add_parser("bench", help="speed benchmarks, as ratios against a baseline")
+    b.add_argument("--select", help="only benchmarks whose name contains this")
+    b.add_argument("--repeats", type=_positive_int, default=5)
+    b.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    b.add_argument("--json", action="store_true", help="one JSON object per line")
+    b.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except (ValueError, FileNotFoundError, CheckpointError, TypeError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"rnnlab: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rnnlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""Models: seq->vec (classify / regress) and aligned seq->seq (tagging) over any layers."""
+
+from rnnlab.models.build import ModelConfig, build_model
+from rnnlab.models.sequence import Seq2Vec, Tagger
+
+__all__ = ["ModelConfig", "Seq2Vec", "Tagger", "build_model"]

@@ -1,0 +1,55 @@
+"""Conditional models over any layer stack: seq->vec and aligned seq->seq (tagging)."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from rnnlab.cells.base import check_positive
+from rnnlab.layers.base import SequenceLayer
+
+
+class Seq2Vec(nn.Module):
+    r"""Sequence classifier / regressor: :math:`o = W \, s(h_{1..T}) + b`.
+
+    ``s`` is the layer stack's summary of the sequence (its last real output; for a
+    bidirectional layer the forward half at the last step and the backward half at step 0).
+
+    Shapes: ``x (B, T, D)``, ``lengths (B,)`` -> ``(B, output_size)`` (logits or values).
+
+    Example::
+
+        model = Seq2Vec(build_layers("gru", 1, 128), output_size=10)
+        logits = model(torch.randn(8, 40, 1))
+    """
+
+    def __init__(self, layers: SequenceLayer, output_size: int) -> None:
+        super().__init__()
+        check_positive("output_size", output_size)
+        self.layers = layers
+        self.head = nn.Linear(layers.output_size, output_size)
+        self.input_size = layers.input_size
+        self.output_size = output_size
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        y, _ = self.layers(x, lengths=lengths)  # (B, T, H)
+        return self.head(self.layers.summary(y, lengths))  # (B, output_size)
+
+
+class Tagger(nn.Module):
+    r"""Per-step tagger (aligned seq->seq): :math:`o_t = W h_t + b` for every step.
+
+    Shapes: ``x (B, T, D)``, ``lengths (B,)`` -> ``(B, T, output_size)``; outputs at padded
+    steps are the head applied to zeros and must be ignored by the loss.
+    """
+
+    def __init__(self, layers: SequenceLayer, output_size: int) -> None:
+        super().__init__()
+        check_positive("output_size", output_size)
+        self.layers = layers
+        self.head = nn.Linear(layers.output_size, output_size)
+        self.input_size = layers.input_size
+        self.output_size = output_size
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        y, _ = self.layers(x, lengths=lengths)  # (B, T, H)
+        return self.head(y)  # (B, T, output_size)

@@ -1,0 +1,100 @@
+"""The full, resolved configuration of a training run (stored as ``config.json``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from rnnlab.models.build import ModelConfig
+from rnnlab.tasks.registry import TaskOptions
+
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+SCHEDULES = ("constant", "cosine", "linear")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings.
+
+    Attributes:
+        optimizer: ``adam``, ``adamw``, ``rmsprop`` or ``sgd`` (momentum 0.9).
+        lr: peak learning rate.
+        weight_decay: decoupled for AdamW, L2 for the others.
+        schedule: ``constant``, ``cosine`` (to 0 at ``steps``) or ``linear`` (to 0), each
+            after ``warmup_steps`` of linear warm-up.
+        warmup_steps: linear warm-up from 0.
+        steps: training steps (batches).
+        batch_size: sequences per batch.
+        clip: clip the global gradient norm at this value (``None``: no clipping; the
+            pre-clip norm is logged either way).
+        eval_every: evaluate on ``val`` (and checkpoint) every this many steps.
+        patience: stop after this many evaluations without improvement (``None``: never).
+        max_time: stop training after this many seconds of training (evaluation and data
+            generation excluded).
+        seed: seeds the parameters, the data stream and every RNG.
+        device: ``cpu``, ``cuda``, ``cuda:1``, ...
+        eval_batch_size: batch size for evaluation.
+    """
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    steps: int = 2000
+    batch_size: int = 64
+    clip: float | None = 1.0
+    eval_every: int = 250
+    patience: int | None = None
+    max_time: float | None = None
+    seed: int = 0
+    device: str = "cpu"
+    eval_batch_size: int = 500
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}"
+            )
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"unknown schedule {self.schedule!r}; expected one of {', '.join(SCHEDULES)}"
+            )
+        for name in ("steps", "batch_size", "eval_every", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if self.clip is not None and not self.clip > 0:
+            raise ValueError(f"clip must be positive (or omitted), got {self.clip!r}")
+        if self.max_time is not None and not self.max_time > 0:
+            raise ValueError(f"max_time must be positive seconds, got {self.max_time!r}")
+        if self.patience is not None and self.patience <= 0:
+            raise ValueError(f"patience must be a positive integer, got {self.patience!r}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run: the task, the model and the optimisation."""
+
+    task: str
+    task_options: TaskOptions = field(default_factory=TaskOptions)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        try:
+            return cls(
+                task=data["task"],
+                task_options=TaskOptions(**data.get("task_options", {})),
+                model=ModelConfig(**data.get("model", {})),
+                train=TrainConfig(**data.get("train", {})),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"invalid run config: {exc}") from None

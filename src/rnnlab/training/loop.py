@@ -1,0 +1,304 @@
+"""The training loop: one readable function, with run folders, checkpoints and resume.
+
+A run folder holds ``config.json`` (the resolved :class:`RunConfig`), ``metrics.jsonl`` (one
+JSON object per evaluation, plus ``split: "train"`` lines with the training loss and the
+pre-clip gradient norm), ``best.safetensors`` (weights with the best ``val`` figure),
+``last.safetensors`` and ``trainer.pt`` (optimiser, scheduler and RNG state, for
+``--resume``) and, when training ends, ``summary.json``.
+
+Only rank 0 writes (``RANK`` environment variable), so the loop can later run under
+``torchrun`` with DistributedDataParallel.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from rnnlab.models.build import build_model
+from rnnlab.tasks.base import Task
+from rnnlab.tasks.registry import build_task
+from rnnlab.training.checkpoint import (
+    load_trainer_state,
+    load_weights,
+    read_json,
+    save_trainer_state,
+    save_weights,
+    write_json,
+)
+from rnnlab.training.config import RunConfig
+from rnnlab.training.evaluate import evaluate
+from rnnlab.training.optim import make_optimizer, make_scheduler
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (and when not distributed): the process that logs and checkpoints."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [int(v) for v in np.random.get_state()[1]],  # type: ignore[index]
+        "numpy_pos": int(np.random.get_state()[2]),  # type: ignore[index]
+        "python": random.getstate()[1],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    keys = np.array(state["numpy"], dtype=np.uint32)
+    np.random.set_state(("MT19937", keys, state["numpy_pos"], 0, 0.0))
+    random.setstate((3, tuple(state["python"]), None))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _better(value: float, best: float | None, higher_is_better: bool) -> bool:
+    if best is None or math.isnan(best):
+        return not math.isnan(value)
+    return value > best if higher_is_better else value < best
+
+
+class _MetricsLog:
+    """Appends one JSON object per line to ``metrics.jsonl`` (and TensorBoard if present)."""
+
+    def __init__(self, path: Path, enabled: bool) -> None:
+        self.path = path
+        self.enabled = enabled
+        self.writer: Any = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(path.parent / "tensorboard"))
+            except (ImportError, ModuleNotFoundError):
+                self.writer = None
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            for key, value in record.items():
+                if key not in ("step", "split") and isinstance(value, (int, float)):
+                    self.writer.add_scalar(f"{record['split']}/{key}", value, record["step"])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def train(
+    config: RunConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    task: Task | None = None,
+) -> dict[str, Any]:
+    """Train ``config`` into the run folder ``out_dir`` and return its summary.
+
+    With ``resume=True`` training continues from ``out_dir``'s last checkpoint, seeing the
+    same batches it would have seen without the interruption. ``task`` may be passed when
+    already built (data generation is never counted in ``max_time``).
+    """
+    out = Path(out_dir)
+    cfg = config.train
+    main = is_main_process()
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {cfg.device!r} requested but CUDA is not available")
+
+    if task is None:
+        task = build_task(config.task, config.task_options)
+    seed_everything(cfg.seed)
+    model = build_model(config.model, task.kind, task.input_size, task.output_size).to(device)
+    optimizer = make_optimizer(model.parameters(), cfg)
+    scheduler = make_scheduler(optimizer, cfg)
+
+    start_step, train_time = 0, 0.0
+    best: float | None = None
+    best_step, evals_since_best = -1, 0
+    n_clipped = 0
+    if resume:
+        state = load_trainer_state(out / "trainer.pt")
+        load_weights(model, out / "last.safetensors")
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"])
+        start_step, train_time = state["step"], state["train_time_s"]
+        best, best_step = state["best"], state["best_step"]
+        evals_since_best, n_clipped = state["evals_since_best"], state["n_clipped"]
+    elif main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.jsonl").unlink(missing_ok=True)
+    if main:
+        record = {**config.to_dict(), "task_info": _task_info(task)}
+        write_json(out / "config.json", record)
+    log = _MetricsLog(out / "metrics.jsonl", main)
+
+    def checkpoint(step: int) -> None:
+        if not main:
+            return
+        save_weights(model, out / "last.safetensors")
+        save_trainer_state(
+            {
+                "step": step,
+                "train_time_s": train_time,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": _rng_state(),
+                "best": best,
+                "best_step": best_step,
+                "evals_since_best": evals_since_best,
+                "n_clipped": n_clipped,
+            },
+            out / "trainer.pt",
+        )
+
+    window: dict[str, float] = {"loss": 0.0, "grad_norm": 0.0, "grad_max": 0.0, "n": 0, "clip": 0}
+    stopped = "steps"
+    step = start_step
+    bar = tqdm(total=cfg.steps, initial=start_step, disable=not (progress and main), unit="step")
+    model.train()
+    while step < cfg.steps:
+        if cfg.max_time is not None and train_time >= cfg.max_time:
+            stopped = "max_time"
+            break
+        tick = time.perf_counter()
+        batch = task.train_batch(step, cfg.batch_size).to(device)
+        loss = task.loss(model(batch.x, batch.lengths), batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        max_norm = cfg.clip if cfg.clip is not None else math.inf
+        grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), max_norm))
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        train_time += time.perf_counter() - tick
+
+        loss_value = float(loss.detach())
+        clipped = cfg.clip is not None and grad_norm > cfg.clip
+        n_clipped += int(clipped)
+        window["loss"] += loss_value
+        window["grad_norm"] += grad_norm
+        window["grad_max"] = max(window["grad_max"], grad_norm)
+        window["n"] += 1
+        window["clip"] += int(clipped)
+        bar.update(1)
+        if step % 10 == 0 or step == cfg.steps:
+            bar.set_postfix(loss=f"{loss_value:.4f}", gnorm=f"{grad_norm:.2f}")
+        if not math.isfinite(loss_value):
+            stopped = "diverged"
+            break
+
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            n = max(1.0, window["n"])
+            log.write(
+                {
+                    "step": step,
+                    "split": "train",
+                    "loss": window["loss"] / n,
+                    "grad_norm": window["grad_norm"] / n,
+                    "grad_norm_max": window["grad_max"],
+                    "clipped_fraction": window["clip"] / n,
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "train_time_s": train_time,
+                }
+            )
+            window = {"loss": 0.0, "grad_norm": 0.0, "grad_max": 0.0, "n": 0, "clip": 0}
+            metrics = evaluate(model, task, "val", cfg.eval_batch_size, str(device))
+            log.write({"step": step, "split": "val", **metrics, "train_time_s": train_time})
+            value = metrics[task.main_metric]
+            if _better(value, best, task.higher_is_better):
+                best, best_step, evals_since_best = value, step, 0
+                if main:
+                    save_weights(model, out / "best.safetensors")
+            else:
+                evals_since_best += 1
+            checkpoint(step)
+            bar.set_description(f"val {task.main_metric} {value:.4f}")
+            if cfg.patience is not None and evals_since_best >= cfg.patience:
+                stopped = "early_stopping"
+                break
+    bar.close()
+
+    if best_step < 0:
+        # no evaluation happened (the time budget ran out first): keep what we have
+        metrics = evaluate(model, task, "val", cfg.eval_batch_size, str(device))
+        log.write({"step": step, "split": "val", **metrics, "train_time_s": train_time})
+        best, best_step = metrics[task.main_metric], step
+        if main:
+            save_weights(model, out / "best.safetensors")
+    checkpoint(step)
+
+    load_weights(model, out / "best.safetensors")
+    final = {
+        split: evaluate(model, task, split, cfg.eval_batch_size, str(device))
+        for split in ("val", "test")
+    }
+    log.write({"step": best_step, "split": "test", **final["test"]})
+    log.close()
+    summary = {
+        "task": config.task,
+        "model": config.model.cell,
+        "params": count_parameters(model),
+        "steps": step,
+        "best_step": best_step,
+        "stopped": stopped,
+        "wall_time_s": round(train_time, 3),
+        "main_metric": task.main_metric,
+        "baseline": task.baseline,
+        "metrics": final,
+        "clipped_fraction": n_clipped / max(1, step),
+        "device": str(device),
+    }
+    note = getattr(task, "note", None)
+    if note:
+        summary["note"] = note
+    if main:
+        write_json(out / "summary.json", summary)
+    return summary
+
+
+def _task_info(task: Task) -> dict[str, Any]:
+    return {
+        "kind": task.kind,
+        "input_size": task.input_size,
+        "output_size": task.output_size,
+        "main_metric": task.main_metric,
+        "higher_is_better": task.higher_is_better,
+        "baseline": task.baseline,
+        "options": task.options(),
+    }
+
+
+def read_config(run_dir: str | Path) -> dict[str, Any]:
+    """The ``config.json`` of a run folder, as a dict."""
+    data: dict[str, Any] = read_json(Path(run_dir) / "config.json")
+    return data

@@ -1,0 +1,87 @@
+"""Loading a trained run folder back: ``rnnlab.load(run_dir)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from rnnlab.models.build import build_model
+from rnnlab.tasks.base import Task
+from rnnlab.tasks.registry import build_task
+from rnnlab.training.checkpoint import CheckpointError, load_weights, read_json
+from rnnlab.training.config import RunConfig
+
+
+@dataclass
+class TrainedRun:
+    """A trained model with its configuration, ready to predict on new sequences.
+
+    Attributes:
+        run_dir: the run folder.
+        config: the resolved :class:`RunConfig`.
+        kind: ``classify``, ``regress`` or ``tag``.
+        model: the model with the best checkpoint's weights, in eval mode.
+        summary: the run's ``summary.json`` (empty while training has not finished).
+    """
+
+    run_dir: Path
+    config: RunConfig
+    kind: str
+    model: nn.Module
+    summary: dict[str, Any]
+
+    def task(self) -> Task:
+        """Rebuild the run's task (its data must be available)."""
+        return build_task(self.config.task, self.config.task_options)
+
+    def outputs(self, x: Any, lengths: Any = None) -> Tensor:
+        """Raw model outputs: logits ``(B, C)``/``(B, T, C)`` or values ``(B, K)``.
+
+        ``x`` is an array or tensor of shape ``(B, T, D)``, or ``(B, T)`` when ``D = 1``.
+        """
+        xt = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
+        xt = xt.to(torch.get_default_dtype())
+        input_size = self.model.input_size
+        if xt.dim() == 2 and input_size == 1:
+            xt = xt.unsqueeze(-1)
+        lt = None if lengths is None else torch.as_tensor(lengths).long()
+        device = next(self.model.parameters()).device
+        with torch.no_grad():
+            return self.model(xt.to(device), None if lt is None else lt.to(device))
+
+    def predict(self, x: Any, lengths: Any = None) -> Tensor:
+        """Class indices ``(B,)`` (classify), tags ``(B, T)`` (tag) or values ``(B, K)``."""
+        out = self.outputs(x, lengths)
+        return out if self.kind == "regress" else out.argmax(-1)
+
+
+def load(run_dir: str | Path, device: str = "cpu", checkpoint: str = "best") -> TrainedRun:
+    """Load a run folder written by ``rnnlab train`` (weights of the best ``val`` figure).
+
+    Example::
+
+        run = rnnlab.load("runs/mnist1d-gru")
+        labels = run.predict(x)  # x: (B, 40, 1)
+    """
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"run folder {folder} does not exist")
+    raw = read_json(folder / "config.json")
+    if checkpoint not in ("best", "last"):
+        raise ValueError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
+    config = RunConfig.from_dict({k: v for k, v in raw.items() if k != "task_info"})
+    info = raw.get("task_info")
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{folder / 'config.json'} has no task_info")
+    model = build_model(config.model, info["kind"], info["input_size"], info["output_size"])
+    model.to(device)
+    load_weights(model, folder / f"{checkpoint}.safetensors")
+    model.eval()
+    summary_path = folder / "summary.json"
+    summary = read_json(summary_path) if summary_path.exists() else {}
+    return TrainedRun(folder, config, info["kind"], model, summary)

@@ -1,0 +1,107 @@
+"""The training loop: run folder contents, early stopping, time budget, resume, loading."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import rnnlab
+from rnnlab import ModelConfig, RunConfig, TaskOptions, TrainConfig
+from rnnlab.training.checkpoint import CheckpointError
+
+
+def tiny_config(steps: int = 30, **train: object) -> RunConfig:
+    return RunConfig(
+        task="copy",
+        task_options=TaskOptions(T=5),
+        model=ModelConfig(cell="gru", hidden_size=16),
+        train=TrainConfig(steps=steps, batch_size=16, eval_every=10, **train),  # type: ignore[arg-type]
+    )
+
+
+def read_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_run_folder_contents(tmp_path: Path) -> None:
+    summary = rnnlab.train(tiny_config(), tmp_path, progress=False)
+    for name in ("config.json", "metrics.jsonl", "summary.json", "best.safetensors"):
+        assert (tmp_path / name).is_file(), name
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved == json.loads(json.dumps(summary))
+    for key in ("task", "model", "params", "steps", "wall_time_s", "baseline", "metrics"):
+        assert key in saved
+    assert set(saved["metrics"]) == {"val", "test"}
+    assert set(saved["metrics"]["test"]) == {"loss", "ce", "accuracy"}
+    assert saved["baseline"] == pytest.approx(10 * torch.log(torch.tensor(8.0)).item() / 25)
+    lines = read_lines(tmp_path / "metrics.jsonl")
+    vals = [r for r in lines if r["split"] == "val"]
+    assert [r["step"] for r in vals] == [10, 20, 30]
+    trains = [r for r in lines if r["split"] == "train"]
+    assert all("grad_norm" in r and "clipped_fraction" in r for r in trains)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["train"]["steps"] == 30 and config["task_info"]["kind"] == "tag"
+
+
+def test_best_checkpoint_is_the_best_val(tmp_path: Path) -> None:
+    summary = rnnlab.train(tiny_config(steps=40), tmp_path, progress=False)
+    vals = [r for r in read_lines(tmp_path / "metrics.jsonl") if r["split"] == "val"]
+    best = min(vals, key=lambda r: r["ce"])
+    assert summary["best_step"] == best["step"]
+    assert summary["metrics"]["val"]["ce"] == pytest.approx(best["ce"], rel=1e-5)
+
+
+def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
+    full = rnnlab.train(tiny_config(steps=40), tmp_path / "full", progress=False)
+    rnnlab.train(tiny_config(steps=20), tmp_path / "split", progress=False)
+    resumed = rnnlab.train(tiny_config(steps=40), tmp_path / "split", resume=True, progress=False)
+    assert resumed["steps"] == 40
+    assert resumed["metrics"]["test"]["ce"] == pytest.approx(
+        full["metrics"]["test"]["ce"], rel=1e-5
+    )
+
+
+def test_max_time_and_early_stopping(tmp_path: Path) -> None:
+    summary = rnnlab.train(tiny_config(steps=10_000, max_time=0.5), tmp_path / "t", progress=False)
+    assert summary["stopped"] == "max_time"
+    assert summary["wall_time_s"] < 2.0
+    summary = rnnlab.train(
+        tiny_config(steps=10_000, patience=1, lr=1e-9), tmp_path / "p", progress=False
+    )
+    assert summary["stopped"] == "early_stopping"
+
+
+def test_clipping_statistics(tmp_path: Path) -> None:
+    summary = rnnlab.train(tiny_config(clip=1e-6), tmp_path, progress=False)
+    assert summary["clipped_fraction"] == 1.0
+    trains = [r for r in read_lines(tmp_path / "metrics.jsonl") if r["split"] == "train"]
+    assert all(r["grad_norm"] > 1e-6 and r["clipped_fraction"] == 1.0 for r in trains)
+
+
+def test_load_predicts(tmp_path: Path) -> None:
+    rnnlab.train(tiny_config(), tmp_path, progress=False)
+    run = rnnlab.load(tmp_path)
+    task = rnnlab.build_task("copy", TaskOptions(T=5))
+    x = task.split("test").x[:3]
+    tags = run.predict(x)
+    assert tags.shape == (3, 25) and tags.dtype == torch.long
+    assert run.outputs(x.numpy()).shape == (3, 25, 9)
+
+
+def test_corrupt_checkpoint_is_one_line_error(tmp_path: Path) -> None:
+    rnnlab.train(tiny_config(steps=10), tmp_path, progress=False)
+    (tmp_path / "best.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt checkpoint"):
+        rnnlab.load(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        rnnlab.load(tmp_path / "missing")
+
+
+def test_bad_train_config_values() -> None:
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="adagrad")
+    with pytest.raises(ValueError, match="steps"):
+        TrainConfig(steps=0)
