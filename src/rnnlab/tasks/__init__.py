@@ -2,7 +2,12 @@
 
 from rnnlab.tasks.adding import ADDING_BASELINE, AddingTask, make_adding_batch
 from rnnlab.tasks.base import IGNORE_INDEX, Batch, DatasetTask, GeneratedTask, Task
+from rnnlab.tasks.byod import UserDataTask
 from rnnlab.tasks.copy import CopyTask, copy_baseline, make_copy_batch
+from rnnlab.tasks.download import cache_root, fetch
+from rnnlab.tasks.idx import read_idx
+from rnnlab.tasks.mnist import PermutedMNISTTask, SequentialMNISTTask, pmnist_permutation
+from rnnlab.tasks.mnist1d import MNIST1DTask, load_mnist1d
 from rnnlab.tasks.registry import TaskOptions, build_task, register_task, task_entry, task_names
 
 __all__ = [
@@ -13,12 +18,21 @@ __all__ = [
     "CopyTask",
     "DatasetTask",
     "GeneratedTask",
+    "MNIST1DTask",
+    "PermutedMNISTTask",
+    "SequentialMNISTTask",
     "Task",
     "TaskOptions",
+    "UserDataTask",
     "build_task",
+    "cache_root",
     "copy_baseline",
+    "fetch",
+    "load_mnist1d",
     "make_adding_batch",
     "make_copy_batch",
+    "pmnist_permutation",
+    "read_idx",
     "register_task",
     "task_entry",
     "task_names",

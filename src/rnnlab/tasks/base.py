@@ -39,7 +39,7 @@ class Batch(NamedTuple):
         lengths = None if self.lengths is None else self.lengths[index]
         return Batch(self.x[index], self.y[index], lengths)
 
-    def __len__(self) -> int:  # type: ignore[override]
+    def __len__(self) -> int:
         return int(self.x.shape[0])
 
 

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 from rnnlab.tasks.adding import AddingTask
 from rnnlab.tasks.base import Task
+from rnnlab.tasks.byod import UserDataTask
 from rnnlab.tasks.copy import CopyTask
+from rnnlab.tasks.mnist import PermutedMNISTTask, SequentialMNISTTask
+from rnnlab.tasks.mnist1d import MNIST1DTask
 
 
 @dataclass(frozen=True)
@@ -81,3 +84,26 @@ def _adding(o: TaskOptions) -> Task:
 
 register_task("copy", CopyTask.description, _copy, {"T"})
 register_task("adding", AddingTask.description, _adding, {"T"})
+
+
+def _mnist1d(o: TaskOptions) -> Task:
+    return MNIST1DTask(cache_dir=o.cache_dir, seed=o.seed)
+
+
+def _smnist(o: TaskOptions) -> Task:
+    return SequentialMNISTTask(data=o.data, download=o.download, cache_dir=o.cache_dir, seed=o.seed)
+
+
+def _pmnist(o: TaskOptions) -> Task:
+    return PermutedMNISTTask(data=o.data, download=o.download, cache_dir=o.cache_dir, seed=o.seed)
+
+
+def _data(o: TaskOptions) -> Task:
+    return UserDataTask(data=o.data, seed=o.seed)
+
+
+_MNIST_OPTIONS = {"data", "download", "cache_dir"}
+register_task("mnist1d", MNIST1DTask.description, _mnist1d, {"cache_dir"})
+register_task("smnist", SequentialMNISTTask.description, _smnist, _MNIST_OPTIONS)
+register_task("pmnist", PermutedMNISTTask.description, _pmnist, _MNIST_OPTIONS)
+register_task("data", UserDataTask.description, _data, {"data"})

@@ -1,0 +1,100 @@
+"""Downloading and caching data files: checksummed fetches and atomic writes.
+
+Every file lands in its final place by ``os.replace`` from a temporary file in the same
+folder, so an interrupted download or a bad checksum never leaves a partial file where a
+later run would take it for the real one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+CHUNK = 1 << 16  # bytes read per step while streaming a download
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The cache folder: ``cache_dir`` when given, else ``~/.cache/rnnlab``."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    return Path.home() / ".cache" / "rnnlab"
+
+
+def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (``algorithm`` is any :mod:`hashlib` name)."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _temp_beside(dest: Path) -> tuple[int, Path]:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    return fd, Path(tmp)
+
+
+def fetch(
+    url: str,
+    dest: str | os.PathLike[str],
+    sha256: str | None = None,
+    md5: str | None = None,
+    timeout: float = 60.0,
+) -> Path:
+    """Download ``url`` to ``dest``, checking its ``sha256`` and/or ``md5`` when given.
+
+    The body is streamed to a temporary file beside ``dest``, hashed on the way, and moved
+    into place only when every given checksum matches. On any failure nothing is left
+    behind and a one-line ``OSError`` (network) or ``ValueError`` (checksum) is raised.
+
+    Example::
+
+        fetch("https://example.org/data.gz", "~/.cache/rnnlab/data.gz", md5="9fb6...")
+    """
+    dest = Path(dest).expanduser()
+    hashes = {name: hashlib.new(name) for name, want in (("sha256", sha256), ("md5", md5)) if want}
+    fd, tmp = _temp_beside(dest)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as response:
+                    for chunk in iter(lambda: response.read(CHUNK), b""):
+                        out.write(chunk)
+                        for h in hashes.values():
+                            h.update(chunk)
+            except (urllib.error.URLError, OSError) as e:
+                reason = getattr(e, "reason", e)
+                raise OSError(f"download of {url} failed: {reason}") from e
+        for name, want in (("sha256", sha256), ("md5", md5)):
+            if want and hashes[name].hexdigest() != want.lower():
+                got = hashes[name].hexdigest()
+                raise ValueError(
+                    f"checksum mismatch for {url}: {name} {got}, expected {want}; nothing saved"
+                )
+        os.chmod(tmp, 0o644)  # mkstemp makes 0o600; a downloaded file is ordinary data
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def save_npz_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` to the ``.npz`` file ``path`` via a temporary file and ``os.replace``."""
+    path = Path(path).expanduser()
+    fd, tmp = _temp_beside(path)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            np.savez(out, **arrays)  # type: ignore[arg-type]  # a key could be allow_pickle
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
