@@ -40,7 +40,7 @@ class FusedLayoutCell(Cell):
 
     def fused_weights(self) -> dict[str, Tensor]:
         """The parameters under ``torch.nn.RNNBase`` names for layer 0."""
-        w = {"weight_ih_l0": self.weight_ih, "weight_hh_l0": self.weight_hh}
+        w: dict[str, Tensor] = {"weight_ih_l0": self.weight_ih, "weight_hh_l0": self.weight_hh}
         if self.bias_ih is not None and self.bias_hh is not None:
             w["bias_ih_l0"] = self.bias_ih
             w["bias_hh_l0"] = self.bias_hh

@@ -40,7 +40,7 @@ def cell_names() -> list[str]:
 
 def cell_entry(name: str) -> CellEntry:
     if name not in _CELLS:
-        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(cell_names())}")
+        raise ValueError(f"unknown cell {name!r}; expected one of {', '.join(cell_names())}")
     return _CELLS[name]
 
 

@@ -97,8 +97,12 @@ class Recurrent(SequenceLayer):
         self, x: Tensor, state: State, lengths: Tensor | None, keep_states: bool
     ) -> tuple[Tensor, State, list[State]]:
         cell = self.cell
-        projected = cell.project_input(x)  # (B, T, P): one matmul for every step
         mask = step_mask(lengths, x.shape[1], x.device)
+        if mask is not None:
+            # padding may hold anything (NaN, inf): keep it out of the graph, else it leaks
+            # into padded outputs and, through 0 * NaN in backward, into every gradient
+            x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
+        projected = cell.project_input(x)  # (B, T, P): one matmul for every step
         outputs: list[Tensor] = []
         states: list[State] = []
         if mask is None:
@@ -112,7 +116,7 @@ class Recurrent(SequenceLayer):
                 y_t, new = cell.step(p_t, state)
                 # padded steps keep the state and emit zeros
                 state = where_state(m_t, new, state)
-                outputs.append(y_t * m_t.unsqueeze(1).to(y_t.dtype))
+                outputs.append(y_t.masked_fill(~m_t.unsqueeze(1), 0.0))
                 if keep_states:
                     states.append(state)
         return torch.stack(outputs, dim=1), state, states

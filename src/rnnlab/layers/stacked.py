@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -58,7 +58,10 @@ class Stacked(SequenceLayer):
         self, batch: int, *, device: Any = None, dtype: torch.dtype | None = None
     ) -> StackedState:
         return StackedState(
-            tuple(layer.initial_state(batch, device=device, dtype=dtype) for layer in self.layers)
+            tuple(
+                cast(SequenceLayer, layer).initial_state(batch, device=device, dtype=dtype)
+                for layer in self.layers
+            )
         )
 
     def forward(
@@ -77,4 +80,4 @@ class Stacked(SequenceLayer):
         return h, StackedState(tuple(finals))
 
     def summary(self, y: Tensor, lengths: Tensor | None) -> Tensor:
-        return self.layers[-1].summary(y, lengths)
+        return cast(SequenceLayer, self.layers[-1]).summary(y, lengths)

@@ -1,0 +1,47 @@
+"""The speed benchmarks run and report well-formed results (their speed is not tested)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from rnnlab.bench import BenchResult, benchmark_names, format_table, run_benchmarks
+
+
+def test_quick_lstm_benchmarks_report_their_fields() -> None:
+    results = run_benchmarks(select="lstm", repeats=1, quick=True)
+    assert [r.name for r in results] == ["lstm_generic_vs_torch", "lstm_fast_vs_torch"]
+    for r in results:
+        assert isinstance(r, BenchResult)
+        assert r.numerator_s > 0 and r.denominator_s > 0
+        assert math.isclose(r.ratio, r.numerator_s / r.denominator_s)
+        assert "LSTMCell" in r.numerator and r.denominator == "torch.nn.LSTM"
+        assert {"B", "T", "D", "H", "repeats"} <= set(r.config)
+        assert r.config["repeats"] == 1
+    assert "fast=False" in results[0].numerator and "fast=True" in results[1].numerator
+    table = format_table(results)
+    assert all(r.name in table for r in results)
+
+
+def test_names_and_selection() -> None:
+    assert benchmark_names() == [
+        "lstm_generic_vs_torch",
+        "lstm_fast_vs_torch",
+        "gru_generic_vs_torch",
+        "gru_fast_vs_torch",
+        "elman_generic_vs_torch",
+        "elman_fast_vs_torch",
+    ]
+    with pytest.raises(ValueError, match="'nope'"):
+        run_benchmarks(select="nope", quick=True)
+    with pytest.raises(ValueError, match="repeats"):
+        run_benchmarks(repeats=0, quick=True)
+
+
+def test_threads_are_restored() -> None:
+    before = torch.get_num_threads()
+    results = run_benchmarks(select="elman_fast", repeats=1, quick=True, threads=before + 1)
+    assert results[0].config["threads"] == before + 1
+    assert torch.get_num_threads() == before
