@@ -190,7 +190,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from rnnlab.bench import format_table, run_benchmarks
 
-    results = run_benchmarks(select=args.select, repeats=args.repeats, quick=args.quick)
+    threads = None if args.threads == 0 else args.threads
+    results = run_benchmarks(
+        select=args.select, repeats=args.repeats, quick=args.quick, threads=threads
+    )
     if not results:
         raise ValueError(f"no benchmark name contains {args.select!r}")
     if args.json:
@@ -262,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--select", help="only benchmarks whose name contains this")
     b.add_argument("--repeats", type=_positive_int, default=5)
     b.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    b.add_argument(
+        "--threads", type=int, default=1, help="torch threads while timing (0: torch's default)"
+    )
     b.add_argument("--json", action="store_true", help="one JSON object per line")
     b.set_defaults(func=cmd_bench)
     return parser

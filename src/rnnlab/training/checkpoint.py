@@ -13,7 +13,6 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
