@@ -25,6 +25,7 @@ _MODEL_FLAGS = {
     "bidirectional": "bidirectional",
     "dropout": "dropout",
     "residual": "residual",
+    "chrono": "chrono_delay",
 }
 _TRAIN_FLAGS = {
     "optimizer": "optimizer",
@@ -49,6 +50,7 @@ _DEFAULT_KEYS = {
     "bidirectional": ("model", "bidirectional"),
     "dropout": ("model", "dropout"),
     "residual": ("model", "residual"),
+    "chrono_delay": ("model", "chrono_delay"),
     **{f: ("train", f) for f in TrainConfig.__dataclass_fields__},
 }
 
@@ -57,7 +59,7 @@ def resolve_config(task_name: str, task: Task, args: argparse.Namespace) -> RunC
     """Flags given on the command line, else the task's defaults, else the library's."""
     model: dict[str, Any] = {}
     train: dict[str, Any] = {}
-    for key, value in task.defaults.items():
+    for key, value in task.training_defaults().items():
         section, field = _DEFAULT_KEYS[key]
         (model if section == "model" else train)[field] = value
     for flag, field in _MODEL_FLAGS.items():
@@ -72,6 +74,8 @@ def resolve_config(task_name: str, task: Task, args: argparse.Namespace) -> RunC
         train["clip"] = None
     if args.no_fast:
         model["fast"] = False
+    if args.no_chrono:
+        model["chrono_delay"] = None
     cell_entry(model.get("cell", ModelConfig.cell))  # unknown model -> one-line error
     return RunConfig(
         task=task_name,
@@ -227,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dropout", type=float, help="dropout between stacked layers")
     t.add_argument("--residual", action="store_true", default=None)
     t.add_argument("--no-fast", action="store_true", help="never use fused kernels")
+    t.add_argument(
+        "--chrono",
+        type=_positive_int,
+        help="chrono initialisation of LSTM/GRU gates for delays up to this",
+    )
+    t.add_argument("--no-chrono", action="store_true", help="no chrono initialisation")
     t.add_argument("--steps", type=_positive_int, help="training steps (batches)")
     t.add_argument("--batch-size", type=_positive_int)
     t.add_argument("--lr", type=_positive_float, help="peak learning rate")

@@ -133,6 +133,12 @@ def check_positive(name: str, value: int) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+def check_chrono(max_delay: int) -> None:
+    """Chrono initialisation draws from ``U(1, max_delay - 1)``: it needs ``max_delay > 2``."""
+    if isinstance(max_delay, bool) or not isinstance(max_delay, int) or max_delay <= 2:
+        raise ValueError(f"chrono max_delay must be an integer above 2, got {max_delay!r}")
+
+
 def check_step_input(x_t: Tensor, input_size: int) -> None:
     if x_t.dim() != 2 or x_t.shape[-1] != input_size:
         raise ValueError(f"cell input must have shape (B, {input_size}), got {tuple(x_t.shape)}")

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.base import check_positive
+from rnnlab.cells.base import check_chrono, check_positive
 from rnnlab.cells.fused_layout import FusedLayoutCell
 
 
@@ -33,6 +33,10 @@ class GRUCell(FusedLayoutCell):
         recurrent matmuls run as one and makes the cell equal to the fused kernel, so the
         fast path of :class:`rnnlab.layers.Recurrent` is exact.
 
+    With :meth:`chrono_init_` (Tallec & Ollivier 2018) the update gate's bias is
+    :math:`b_z = \log u`, :math:`u \sim U(1, T_{max} - 1)` (``z`` weights the old state here),
+    spreading the units' memory time scales over :math:`[1, T_{max}]`.
+
     Args:
         input_size: D.
         hidden_size: H.
@@ -55,6 +59,19 @@ class GRUCell(FusedLayoutCell):
         self.output_size = hidden_size
         self.fused_mode = "GRU"
         self._make_params(input_size, hidden_size, gates=3, bias=bias)
+
+    def chrono_init_(self, max_delay: int, generator: torch.Generator | None = None) -> None:
+        """Chrono initialisation for dependencies up to ``max_delay`` steps (in place)."""
+        check_chrono(max_delay)
+        if self.bias_ih is None or self.bias_hh is None:
+            raise ValueError("chrono initialisation needs a GRU with biases")
+        H = self.hidden_size
+        with torch.no_grad():
+            u = torch.empty(H, dtype=self.bias_ih.dtype).uniform_(
+                1, max_delay - 1, generator=generator
+            )
+            self.bias_hh[H : 2 * H].zero_()
+            self.bias_ih[H : 2 * H].copy_(torch.log(u))  # update gate: b_z = log u
 
     def initial_state(
         self, batch: int, *, device: Any = None, dtype: torch.dtype | None = None

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from rnnlab.cells.base import check_positive
+from rnnlab.cells.base import check_chrono, check_positive
 from rnnlab.cells.fused_layout import FusedLayoutCell
 
 
@@ -32,6 +32,11 @@ class LSTMCell(FusedLayoutCell):
     Weights are initialised as in PyTorch, :math:`U(-1/\sqrt{H}, 1/\sqrt{H})`; biases are
     zero except the forget gate's ``b_if = forget_bias`` (Gers et al. 2000; Jozefowicz et
     al. 2015 recommend 1), so that early in training the cell remembers by default.
+
+    With :meth:`chrono_init_` (Tallec & Ollivier 2018, "Can recurrent neural networks warp
+    time?") the forget and input biases are set to :math:`b_f = \log u`, :math:`b_i = -b_f`,
+    :math:`u \sim U(1, T_{max} - 1)`, spreading the units' memory time scales over
+    :math:`[1, T_{max}]`; it makes long delays (adding, copy) learnable much sooner.
 
     Args:
         input_size: D.
@@ -63,6 +68,21 @@ class LSTMCell(FusedLayoutCell):
                 self.bias_ih.zero_()
                 self.bias_hh.zero_()
                 self.bias_ih[hidden_size : 2 * hidden_size].fill_(forget_bias)
+
+    def chrono_init_(self, max_delay: int, generator: torch.Generator | None = None) -> None:
+        """Chrono initialisation for dependencies up to ``max_delay`` steps (in place)."""
+        check_chrono(max_delay)
+        if self.bias_ih is None or self.bias_hh is None:
+            raise ValueError("chrono initialisation needs an LSTM with biases")
+        H = self.hidden_size
+        with torch.no_grad():
+            u = torch.empty(H, dtype=self.bias_ih.dtype).uniform_(
+                1, max_delay - 1, generator=generator
+            )
+            b_f = torch.log(u)
+            self.bias_hh[: 2 * H].zero_()
+            self.bias_ih[H : 2 * H].copy_(b_f)  # forget gate: b_f = log u
+            self.bias_ih[:H].copy_(-b_f)  # input gate: b_i = -b_f
 
     def initial_state(
         self, batch: int, *, device: Any = None, dtype: torch.dtype | None = None

@@ -22,6 +22,9 @@ class ModelConfig:
         dropout: dropout between stacked layers.
         residual: residual connections between stacked layers of equal width.
         fast: allow PyTorch's fused kernels for plain LSTM/GRU/Elman unrolls.
+        chrono_delay: when set, cells with a ``chrono_init_`` method (LSTM, GRU) get chrono
+            initialisation for dependencies up to this many steps (Tallec & Ollivier 2018);
+            other cells keep their initialisation.
     """
 
     cell: str = "gru"
@@ -31,6 +34,7 @@ class ModelConfig:
     dropout: float = 0.0
     residual: bool = False
     fast: bool = True
+    chrono_delay: int | None = None
 
 
 def build_model(config: ModelConfig, kind: str, input_size: int, output_size: int) -> nn.Module:
@@ -45,6 +49,11 @@ def build_model(config: ModelConfig, kind: str, input_size: int, output_size: in
         residual=config.residual,
         fast=config.fast,
     )
+    if config.chrono_delay is not None:
+        for module in layers.modules():
+            init = getattr(module, "chrono_init_", None)
+            if callable(init):
+                init(config.chrono_delay)
     if kind in ("classify", "regress"):
         return Seq2Vec(layers, output_size)
     if kind == "tag":

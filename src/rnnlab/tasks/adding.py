@@ -63,6 +63,10 @@ class AddingTask(GeneratedTask):
         self.higher_is_better = False
         self.baseline = ADDING_BASELINE
 
+    def training_defaults(self) -> dict[str, Any]:
+        # chrono initialisation of gated cells: a marked value is needed up to T steps later
+        return {**self.defaults, "chrono_delay": self.T}
+
     def options(self) -> dict[str, Any]:
         return {"T": self.T}
 

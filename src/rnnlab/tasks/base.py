@@ -77,6 +77,10 @@ class Task(ABC):
     def train_batch(self, step: int, batch_size: int) -> Batch:
         """Training batch number ``step`` (deterministic given the task's seed)."""
 
+    def training_defaults(self) -> dict[str, Any]:
+        """Hyperparameters that work for this task instance (``defaults`` by default)."""
+        return dict(self.defaults)
+
     def options(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this task (stored in ``config.json``)."""
         return {}

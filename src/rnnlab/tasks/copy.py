@@ -73,6 +73,10 @@ class CopyTask(GeneratedTask):
         self.higher_is_better = False
         self.baseline = copy_baseline(T)
 
+    def training_defaults(self) -> dict[str, Any]:
+        # chrono initialisation of gated cells: symbols must be kept for T + 20 steps
+        return {**self.defaults, "chrono_delay": self.T + 2 * N_COPY}
+
     def options(self) -> dict[str, Any]:
         return {"T": self.T}
 
