@@ -20,7 +20,8 @@ keep them fixed on padded steps.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -104,6 +105,21 @@ class Cell(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> State:
         raise NotImplementedError
+
+    @contextmanager
+    def unrolling(self) -> Iterator[None]:
+        """Context of one unroll over time: the cell may cache tensors derived from its
+        parameters (e.g. an orthogonal ``W = exp(A)``) once for all the steps inside it.
+
+        :class:`rnnlab.layers.Recurrent` enters it around its time loop; a cell called step
+        by step outside it recomputes them each step. Default: nothing to cache.
+        """
+        yield
+
+    def manifold_parameters(self) -> list[nn.Parameter]:
+        """Parameters of a constrained (orthogonal / unitary) recurrence, which training
+        may give their own learning rate; none by default."""
+        return []
 
     def project_input(self, x: Tensor) -> Tensor:
         """The input-only part of the step, ``(..., D) -> (..., P)``; identity by default."""

@@ -105,20 +105,21 @@ class Recurrent(SequenceLayer):
         projected = cell.project_input(x)  # (B, T, P): one matmul for every step
         outputs: list[Tensor] = []
         states: list[State] = []
-        if mask is None:
-            for p_t in projected.unbind(1):
-                y_t, state = cell.step(p_t, state)
-                outputs.append(y_t)
-                if keep_states:
-                    states.append(state)
-        else:
-            for p_t, m_t in zip(projected.unbind(1), mask.unbind(1), strict=True):
-                y_t, new = cell.step(p_t, state)
-                # padded steps keep the state and emit zeros
-                state = where_state(m_t, new, state)
-                outputs.append(y_t.masked_fill(~m_t.unsqueeze(1), 0.0))
-                if keep_states:
-                    states.append(state)
+        with cell.unrolling():
+            if mask is None:
+                for p_t in projected.unbind(1):
+                    y_t, state = cell.step(p_t, state)
+                    outputs.append(y_t)
+                    if keep_states:
+                        states.append(state)
+            else:
+                for p_t, m_t in zip(projected.unbind(1), mask.unbind(1), strict=True):
+                    y_t, new = cell.step(p_t, state)
+                    # padded steps keep the state and emit zeros
+                    state = where_state(m_t, new, state)
+                    outputs.append(y_t.masked_fill(~m_t.unsqueeze(1), 0.0))
+                    if keep_states:
+                        states.append(state)
         return torch.stack(outputs, dim=1), state, states
 
     def _fused_module(self) -> nn.RNNBase:
