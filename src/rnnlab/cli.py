@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.cells.registry import cell_entry, cell_names
-from rnnlab.models.build import ModelConfig
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.registry import TaskOptions, build_task, task_entry, task_names
 from rnnlab.training.checkpoint import CheckpointError
 from rnnlab.training.config import OPTIMIZERS, SCHEDULES, RunConfig, TrainConfig
+from rnnlab.training.resolve import resolve_config
 
 # CLI flag -> (section, field) of RunConfig
 _MODEL_FLAGS = {
@@ -30,6 +30,7 @@ _MODEL_FLAGS = {
 _TRAIN_FLAGS = {
     "optimizer": "optimizer",
     "lr": "lr",
+    "manifold_lr": "manifold_lr",
     "weight_decay": "weight_decay",
     "schedule": "schedule",
     "warmup": "warmup_steps",
@@ -42,47 +43,21 @@ _TRAIN_FLAGS = {
     "seed": "seed",
     "device": "device",
 }
-# task-default keys -> (section, field)
-_DEFAULT_KEYS = {
-    "model": ("model", "cell"),
-    "hidden_size": ("model", "hidden_size"),
-    "num_layers": ("model", "num_layers"),
-    "bidirectional": ("model", "bidirectional"),
-    "dropout": ("model", "dropout"),
-    "residual": ("model", "residual"),
-    "chrono_delay": ("model", "chrono_delay"),
-    **{f: ("train", f) for f in TrainConfig.__dataclass_fields__},
-}
 
 
-def resolve_config(task_name: str, task: Task, args: argparse.Namespace) -> RunConfig:
+def _config_from_flags(task_name: str, task: Task, args: argparse.Namespace) -> RunConfig:
     """Flags given on the command line, else the task's defaults, else the library's."""
-    model: dict[str, Any] = {}
-    train: dict[str, Any] = {}
-    for key, value in task.training_defaults().items():
-        section, field = _DEFAULT_KEYS[key]
-        (model if section == "model" else train)[field] = value
-    for flag, field in _MODEL_FLAGS.items():
-        value = getattr(args, flag)
-        if value is not None:
-            model[field] = value
-    for flag, field in _TRAIN_FLAGS.items():
-        value = getattr(args, flag)
-        if value is not None:
-            train[field] = value
+    model = {f: getattr(args, flag) for flag, f in _MODEL_FLAGS.items()}
+    train = {f: getattr(args, flag) for flag, f in _TRAIN_FLAGS.items()}
+    model = {k: v for k, v in model.items() if v is not None}
+    train = {k: v for k, v in train.items() if v is not None}
     if args.no_clip:
         train["clip"] = None
     if args.no_fast:
         model["fast"] = False
     if args.no_chrono:
         model["chrono_delay"] = None
-    cell_entry(model.get("cell", ModelConfig.cell))  # unknown model -> one-line error
-    return RunConfig(
-        task=task_name,
-        task_options=_task_options(args),
-        model=ModelConfig(**model),
-        train=TrainConfig(**train),
-    )
+    return resolve_config(task_name, task, _task_options(args), model, train)
 
 
 def _task_options(args: argparse.Namespace) -> TaskOptions:
@@ -134,7 +109,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         task = build_task(config.task, config.task_options)
     else:
         task = build_task(args.task, _task_options(args))
-        config = resolve_config(args.task, task, args)
+        config = _config_from_flags(args.task, task, args)
     out = (
         Path(args.out)
         if args.out
@@ -240,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=_positive_int, help="training steps (batches)")
     t.add_argument("--batch-size", type=_positive_int)
     t.add_argument("--lr", type=_positive_float, help="peak learning rate")
+    t.add_argument(
+        "--manifold-lr", type=_positive_float, help="learning rate of orthogonal/unitary matrices"
+    )
     t.add_argument("--optimizer", choices=OPTIMIZERS)
     t.add_argument("--weight-decay", type=float)
     t.add_argument("--schedule", choices=SCHEDULES)

@@ -32,7 +32,11 @@ class Seq2Vec(nn.Module):
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         y, _ = self.layers(x, lengths=lengths)  # (B, T, H)
-        return self.head(self.layers.summary(y, lengths))  # (B, output_size)
+        return self.readout(y, lengths)
+
+    def readout(self, y: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """The head on the layers' outputs ``y (B, T, H)``: ``(B, output_size)``."""
+        return self.head(self.layers.summary(y, lengths))
 
 
 class Tagger(nn.Module):
@@ -52,4 +56,8 @@ class Tagger(nn.Module):
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         y, _ = self.layers(x, lengths=lengths)  # (B, T, H)
-        return self.head(y)  # (B, T, output_size)
+        return self.readout(y, lengths)
+
+    def readout(self, y: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """The head on the layers' outputs ``y (B, T, H)``: ``(B, T, output_size)``."""
+        return self.head(y)

@@ -63,7 +63,7 @@ class AddingTask(GeneratedTask):
         self.higher_is_better = False
         self.baseline = ADDING_BASELINE
 
-    def training_defaults(self) -> dict[str, Any]:
+    def training_defaults(self, model: str | None = None) -> dict[str, Any]:
         # chrono initialisation of gated cells: a marked value is needed up to T steps later
         return {**self.defaults, "chrono_delay": self.T}
 

@@ -77,8 +77,9 @@ class Task(ABC):
     def train_batch(self, step: int, batch_size: int) -> Batch:
         """Training batch number ``step`` (deterministic given the task's seed)."""
 
-    def training_defaults(self) -> dict[str, Any]:
-        """Hyperparameters that work for this task instance (``defaults`` by default)."""
+    def training_defaults(self, model: str | None = None) -> dict[str, Any]:
+        """Hyperparameters that work for this task with the cell ``model`` (the class's
+        ``defaults`` unless a task overrides this method)."""
         return dict(self.defaults)
 
     def options(self) -> dict[str, Any]:
@@ -93,6 +94,12 @@ class Task(ABC):
         if self.kind == "regress":
             return F.mse_loss(out, batch.y)
         return F.cross_entropy(out.flatten(0, 1), batch.y.flatten(), ignore_index=IGNORE_INDEX)
+
+    def dependency_loss(self, out: Tensor, batch: Batch) -> Tensor:
+        """The loss whose gradient shows the task's long-range dependency (for gradient
+        flow diagnostics): the training loss by default, which for seq->vec tasks is taken
+        at the end of the sequence."""
+        return self.loss(out, batch)
 
     def metrics(self, out: Tensor, batch: Batch) -> dict[str, float]:
         """``loss`` and the task's metrics on a whole split's outputs."""

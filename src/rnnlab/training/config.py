@@ -20,6 +20,8 @@ class TrainConfig:
     Attributes:
         optimizer: ``adam``, ``adamw``, ``rmsprop`` or ``sgd`` (momentum 0.9).
         lr: peak learning rate.
+        manifold_lr: peak learning rate of the cells' orthogonal / unitary parameters
+            (``Cell.manifold_parameters``); ``None``: the same as ``lr``.
         weight_decay: decoupled for AdamW, L2 for the others.
         schedule: ``constant``, ``cosine`` (to 0 at ``steps``) or ``linear`` (to 0), each
             after ``warmup_steps`` of linear warm-up.
@@ -39,6 +41,7 @@ class TrainConfig:
 
     optimizer: str = "adam"
     lr: float = 1e-3
+    manifold_lr: float | None = None
     weight_decay: float = 0.0
     schedule: str = "constant"
     warmup_steps: int = 0
@@ -67,6 +70,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if self.manifold_lr is not None and not self.manifold_lr > 0:
+            raise ValueError(f"manifold_lr must be positive (or omitted), got {self.manifold_lr!r}")
         if self.clip is not None and not self.clip > 0:
             raise ValueError(f"clip must be positive (or omitted), got {self.clip!r}")
         if self.max_time is not None and not self.max_time > 0:

@@ -138,13 +138,14 @@ def train(
         task = build_task(config.task, config.task_options)
     seed_everything(cfg.seed)
     model = build_model(config.model, task.kind, task.input_size, task.output_size).to(device)
-    optimizer = make_optimizer(model.parameters(), cfg)
+    optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg)
 
     start_step, train_time = 0, 0.0
     best: float | None = None
     best_step, evals_since_best = -1, 0
     n_clipped = 0
+    grad_norms: list[float] = []  # pre-clip global norm of every step
     if resume:
         state = load_trainer_state(out / "trainer.pt")
         load_weights(model, out / "last.safetensors")
@@ -154,6 +155,7 @@ def train(
         start_step, train_time = state["step"], state["train_time_s"]
         best, best_step = state["best"], state["best_step"]
         evals_since_best, n_clipped = state["evals_since_best"], state["n_clipped"]
+        grad_norms = list(read_json(out / "clipping.json")["grad_norm"])[:start_step]
     elif main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.jsonl").unlink(missing_ok=True)
@@ -165,6 +167,14 @@ def train(
     def checkpoint(step: int) -> None:
         if not main:
             return
+        write_json(
+            out / "clipping.json",
+            {
+                "clip": cfg.clip,
+                "clipped_fraction": n_clipped / max(1, step),
+                "grad_norm": grad_norms,
+            },
+        )
         save_weights(model, out / "last.safetensors")
         save_trainer_state(
             {
@@ -205,6 +215,7 @@ def train(
         loss_value = float(loss.detach())
         clipped = cfg.clip is not None and grad_norm > cfg.clip
         n_clipped += int(clipped)
+        grad_norms.append(grad_norm)
         window["loss"] += loss_value
         window["grad_norm"] += grad_norm
         window["grad_max"] = max(window["grad_max"], grad_norm)

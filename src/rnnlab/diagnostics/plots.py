@@ -1,0 +1,89 @@
+"""Figures for the diagnostics (matplotlib, written to PNG files)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from rnnlab.diagnostics.gradflow import GradientFlow
+from rnnlab.diagnostics.jacobian import JacobianSpectrum
+from rnnlab.training.checkpoint import atomic_write
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: object, path: Path) -> None:
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=120))  # type: ignore[attr-defined]
+
+
+def plot_gradflow(results: Mapping[str, GradientFlow], path: Path, title: str) -> None:
+    """All models' :math:`\\lVert \\partial L/\\partial s_t \\rVert` against ``t``, log scale."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for name, flow in results.items():
+        steps = range(1, len(flow.norms) + 1)
+        values = [max(v, 1e-300) for v in flow.norms]
+        ax.plot(steps, values, label=f"{name} (first/last {flow.ratio_first_last:.2g})")
+    ax.set_yscale("log")
+    ax.set_xlabel("step t")
+    ax.set_ylabel("||dL/ds_t||")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_jacobian(results: Mapping[str, JacobianSpectrum], path: Path, title: str) -> None:
+    """Per model: the step Jacobians' largest/smallest singular values and the product's."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, spectrum in results.items():
+        steps = range(1, len(spectrum.step) + 1)
+        (line,) = axes[0].plot(steps, [s[0] for s in spectrum.step], label=f"{name} max")
+        axes[0].plot(steps, [s[-1] for s in spectrum.step], ls="--", color=line.get_color())
+        axes[1].plot(
+            steps, _floor(spectrum.product_max), label=f"{name} max", color=line.get_color()
+        )
+        axes[1].plot(steps, _floor(spectrum.product_min), ls="--", color=line.get_color())
+    axes[0].set_title("singular values of ds_t/ds_{t-1} (solid max, dashed min)")
+    axes[1].set_title("singular values of ds_t/ds_0 (solid max, dashed min)")
+    for ax in axes:
+        ax.set_yscale("log")
+        ax.set_xlabel("step t")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_clipping(norms: Sequence[float], clip: float | None, path: Path, title: str) -> None:
+    """The pre-clip gradient norm of every training step, with the threshold."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.plot(range(1, len(norms) + 1), _floor(norms), lw=0.6)
+    if clip is not None:
+        ax.axhline(clip, color="red", ls="--", label=f"clip {clip:g}")
+        ax.legend()
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("pre-clip gradient norm")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def _floor(values: Sequence[float]) -> list[float]:
+    return [max(v, 1e-300) for v in values]
