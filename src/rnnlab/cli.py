@@ -190,6 +190,45 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from rnnlab.diagnostics import commands
+
+    out = Path(args.out)
+    if args.what == "clipping":
+        if not args.run:
+            raise ValueError("diagnose clipping needs --run <run dir>")
+        for run_dir in args.run:
+            stats = commands.diagnose_clipping(run_dir, out)
+            print(json.dumps(stats))
+        print(f"results: {out}/clipping_stats.json  figure: {out}/clipping.png")
+        return 0
+    subjects = []
+    if args.models:
+        options = TaskOptions(T=args.T, data=args.data, seed=args.seed)
+        subjects += commands.initial_subjects(
+            args.models, args.task, options, hidden_size=args.hidden, seed=args.seed
+        )
+    if args.run:
+        subjects += commands.run_subjects(args.run)
+    if not subjects:
+        raise ValueError("nothing to diagnose: give --models a,b (at initialisation) or --run DIR")
+    title = f"{args.task} T={args.T}" if args.models and args.T else ""
+    if args.what == "gradflow":
+        flows = commands.diagnose_gradflow(subjects, out, rows=args.rows, title=title)
+        for label, flow in flows.items():
+            print(f"{label:<32} ||dL/ds_1|| / ||dL/ds_T|| = {flow.ratio_first_last:.3g}")
+        print(f"results: {out}/gradflow.json  figure: {out}/gradflow.png")
+    else:
+        spectra = commands.diagnose_jacobian(subjects, out, title=title)
+        for label, sp in spectra.items():
+            print(
+                f"{label:<32} product over {len(sp.step)} steps: max singular value "
+                f"{sp.product_max[-1]:.3g}, min {sp.product_min[-1]:.3g}"
+            )
+        print(f"results: {out}/jacobian.json  figure: {out}/jacobian.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="rnnlab", description="Recurrent networks, memory and attention on PyTorch."
@@ -244,6 +283,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="cpu")
     e.add_argument("--json", action="store_true", help="one line of JSON")
     e.set_defaults(func=cmd_eval)
+
+    d = sub.add_parser("diagnose", help="gradient flow, Jacobian spectra, clipping statistics")
+    d.add_argument("what", choices=("gradflow", "jacobian", "clipping"))
+    d.add_argument("--models", type=lambda s: s.split(","), help="cells at initialisation: a,b,c")
+    d.add_argument("--run", action="append", help="a trained run folder (repeatable)")
+    d.add_argument("--task", default="copy", help="task for --models (default copy)")
+    d.add_argument("--T", type=_positive_int, help="sequence length / delay for --models")
+    d.add_argument("--data", help="data file or folder for --models on a dataset task")
+    d.add_argument("--hidden", type=_positive_int, help="hidden size for --models")
+    d.add_argument("--rows", type=_positive_int, default=32, help="sequences in the probe batch")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--out", required=True, help="folder for the JSON and PNG files")
+    d.set_defaults(func=cmd_diagnose)
 
     ls = sub.add_parser("list", help="tasks and models with one-line descriptions")
     ls.add_argument("--json", action="store_true")

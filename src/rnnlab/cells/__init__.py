@@ -9,21 +9,33 @@ from rnnlab.cells.base import (
     where_state,
     zip_map_state,
 )
+from rnnlab.cells.cayley import CayleyCell, CayleyState
 from rnnlab.cells.elman import ElmanCell, ElmanState
+from rnnlab.cells.exprnn import ExpRNNCell, ExpRNNState
+from rnnlab.cells.fullurnn import FullURNNCell, FullURNNState
 from rnnlab.cells.gru import GRUCell, GRUState
 from rnnlab.cells.lstm import LSTMCell, LSTMState
 from rnnlab.cells.registry import CellEntry, cell_entry, cell_names, make_cell, register_cell
+from rnnlab.cells.urnn import URNNCell, URNNState
 
 __all__ = [
+    "CayleyCell",
+    "CayleyState",
     "Cell",
     "CellEntry",
     "ElmanCell",
     "ElmanState",
+    "ExpRNNCell",
+    "ExpRNNState",
+    "FullURNNCell",
+    "FullURNNState",
     "GRUCell",
     "GRUState",
     "LSTMCell",
     "LSTMState",
     "State",
+    "URNNCell",
+    "URNNState",
     "cell_entry",
     "cell_names",
     "detach_state",

@@ -10,9 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rnnlab.cells.base import Cell
+from rnnlab.cells.cayley import CayleyCell
 from rnnlab.cells.elman import ElmanCell
+from rnnlab.cells.exprnn import ExpRNNCell
+from rnnlab.cells.fullurnn import FullURNNCell
 from rnnlab.cells.gru import GRUCell
 from rnnlab.cells.lstm import LSTMCell
+from rnnlab.cells.urnn import URNNCell
 
 CellBuilder = Callable[[int, int], Cell]
 
@@ -57,3 +61,23 @@ register_cell(
 )
 register_cell("lstm", "LSTM with forget gate (gates i, f, g, o; forget bias 1)", LSTMCell)
 register_cell("gru", "GRU, reset gate after the recurrent matmul as in torch.nn.GRU", GRUCell)
+register_cell(
+    "urnn",
+    "Unitary RNN (Arjovsky et al. 2016), W = D3 R2 F^-1 D2 Pi R1 F D1, modReLU; N complex units",
+    URNNCell,
+)
+register_cell(
+    "fullurnn",
+    "Full-capacity unitary RNN (Wisdom et al. 2016), W = expm(S), S skew-Hermitian; modReLU",
+    FullURNNCell,
+)
+register_cell(
+    "exprnn",
+    "Orthogonal RNN by the exponential map (expRNN, 2019), W = expm(A - A^T), modReLU",
+    ExpRNNCell,
+)
+register_cell(
+    "cayley",
+    "Orthogonal RNN by the scaled Cayley transform (scoRNN, 2018), W = (I+S)^-1 (I-S) D",
+    CayleyCell,
+)

@@ -15,6 +15,7 @@ near 1 (gates, orthogonal/unitary recurrences). :func:`gradient_flow` measures
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -68,23 +69,23 @@ def gradient_flow(model: nn.Module, task: Task, batch: Batch) -> GradientFlow:
     """Measure :class:`GradientFlow` of ``task.dependency_loss`` on ``batch``.
 
     The model is a :class:`~rnnlab.models.Seq2Vec` or :class:`~rnnlab.models.Tagger` over
-    one :class:`~rnnlab.layers.Recurrent`; the unroll runs the step loop so every state is
-    a node of the graph.
+    one :class:`~rnnlab.layers.Recurrent`; the unroll runs the step loop (so every state is
+    a node of the graph) in float64 on a copy of the model, in eval mode.
     """
+    single_recurrent(model)
+    # float64 on a copy: gradients that fall like 0.5^T underflow float32 within ~150 steps
+    model = copy.deepcopy(model).double().eval()  # eval: no dropout noise in the measurement
     layer = single_recurrent(model)
     device = next(model.parameters()).device
-    batch = batch.to(device)
-    was_training = model.training
-    model.eval()  # no dropout noise in the measurement
-    try:
-        y, _, states = layer.trajectory(batch.x, lengths=batch.lengths)
-        out = model.readout(y, batch.lengths)  # type: ignore[operator]
-        loss = task.dependency_loss(out, batch)
-        per_step = [state_tensors(s) for s in states]
-        flat = [t for tensors in per_step for t in tensors]
-        grads = torch.autograd.grad(loss, flat, allow_unused=True)
-    finally:
-        model.train(was_training)
+    batch = Batch(batch.x.double(), batch.y, batch.lengths).to(device)
+    if batch.y.is_floating_point():
+        batch = Batch(batch.x, batch.y.double(), batch.lengths)
+    y, _, states = layer.trajectory(batch.x, lengths=batch.lengths)
+    out = model.readout(y, batch.lengths)  # type: ignore[operator]
+    loss = task.dependency_loss(out, batch)
+    per_step = [state_tensors(s) for s in states]
+    flat = [t for tensors in per_step for t in tensors]
+    grads = torch.autograd.grad(loss, flat, allow_unused=True)
     norms: list[float] = []
     i = 0
     for tensors in per_step:

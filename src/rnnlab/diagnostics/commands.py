@@ -1,0 +1,110 @@
+"""What ``rnnlab diagnose`` runs: gradient flow, Jacobian spectra and clipping statistics
+for freshly initialised models and for trained run folders, written as JSON and PNG."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rnnlab.diagnostics.gradflow import GradientFlow, gradient_flow
+from rnnlab.diagnostics.jacobian import JacobianSpectrum, jacobian_spectrum
+from rnnlab.diagnostics.plots import plot_clipping, plot_gradflow, plot_jacobian
+from rnnlab.models.build import build_model
+from rnnlab.tasks.base import Batch, Task
+from rnnlab.tasks.registry import TaskOptions, build_task
+from rnnlab.training.checkpoint import read_json, write_json
+from rnnlab.training.resolve import resolve_config
+from rnnlab.training.run import load
+
+
+@dataclass
+class Subject:
+    """A model to diagnose, with the task it is measured on."""
+
+    label: str
+    model: nn.Module
+    task: Task
+
+
+def initial_subjects(
+    models: list[str],
+    task_name: str,
+    options: TaskOptions,
+    hidden_size: int | None = None,
+    seed: int = 0,
+) -> list[Subject]:
+    """Each named cell at initialisation, built as ``rnnlab train`` would build it for the
+    task (the task's defaults for that cell, e.g. its hidden size and chrono init)."""
+    task = build_task(task_name, options)
+    subjects = []
+    for name in models:
+        overrides: dict[str, Any] = {"cell": name, "num_layers": 1, "bidirectional": False}
+        if hidden_size is not None:
+            overrides["hidden_size"] = hidden_size
+        config = resolve_config(task_name, task, options, overrides)
+        torch.manual_seed(seed)
+        model = build_model(config.model, task.kind, task.input_size, task.output_size)
+        subjects.append(Subject(f"{name} (init)", model, task))
+    return subjects
+
+
+def run_subjects(run_dirs: list[str]) -> list[Subject]:
+    """Trained models from run folders, each measured on its own task."""
+    subjects = []
+    for run_dir in run_dirs:
+        run = load(run_dir)
+        label = f"{run.config.model.cell} ({Path(run_dir).name})"
+        subjects.append(Subject(label, run.model, run.task()))
+    return subjects
+
+
+def _probe(task: Task, rows: int) -> Batch:
+    return task.split("val").rows(slice(0, rows))
+
+
+def diagnose_gradflow(
+    subjects: list[Subject], out_dir: Path, rows: int = 32, title: str = ""
+) -> dict[str, GradientFlow]:
+    """Write ``gradflow.json`` ({label: {"norms", "ratio_first_last"}}) and ``gradflow.png``."""
+    results = {s.label: gradient_flow(s.model, s.task, _probe(s.task, rows)) for s in subjects}
+    write_json(out_dir / "gradflow.json", {k: v.to_dict() for k, v in results.items()})
+    plot_gradflow(results, out_dir / "gradflow.png", title or "gradient flow through time")
+    return results
+
+
+def diagnose_jacobian(
+    subjects: list[Subject], out_dir: Path, title: str = ""
+) -> dict[str, JacobianSpectrum]:
+    """Write ``jacobian.json`` ({label: spectra}) and ``jacobian.png`` for one val sequence."""
+    results = {}
+    for s in subjects:
+        probe = _probe(s.task, 1)
+        length = int(probe.lengths[0]) if probe.lengths is not None else probe.x.shape[1]
+        results[s.label] = jacobian_spectrum(s.model, probe.x[0, :length])
+    write_json(out_dir / "jacobian.json", {k: v.to_dict() for k, v in results.items()})
+    plot_jacobian(results, out_dir / "jacobian.png", title or "Jacobian spectra along a sequence")
+    return results
+
+
+def diagnose_clipping(run_dir: str, out_dir: Path) -> dict[str, Any]:
+    """Pre-clip gradient norms of a run: statistics and ``clipping.png``."""
+    data = read_json(Path(run_dir) / "clipping.json")
+    norms = torch.tensor(data["grad_norm"], dtype=torch.float64)
+    if norms.numel() == 0:
+        raise ValueError(f"run {run_dir} has no training steps recorded in clipping.json")
+    stats = {
+        "run": str(run_dir),
+        "steps": int(norms.numel()),
+        "clip": data["clip"],
+        "clipped_fraction": data["clipped_fraction"],
+        "grad_norm_median": float(norms.median()),
+        "grad_norm_max": float(norms.max()),
+        "grad_norm_p99": float(norms.quantile(0.99)),
+    }
+    write_json(out_dir / "clipping_stats.json", stats)
+    plot_clipping(data["grad_norm"], data["clip"], out_dir / "clipping.png", f"{run_dir}")
+    return stats
