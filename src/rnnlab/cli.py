@@ -144,7 +144,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rnnlab.training.run import load
 
     run = load(args.run_dir, device=args.device)
-    task = run.task()
+    task = run.task(T=args.T)
     batch = run.config.train.eval_batch_size
     result = {split: evaluate(run.model, task, split, batch, args.device) for split in args.splits}
     print(json.dumps(result, indent=None if args.json else 2))
@@ -281,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir")
     e.add_argument("--splits", type=lambda s: s.split(","), default=["val", "test"])
     e.add_argument("--device", default="cpu")
+    e.add_argument(
+        "--T", type=_positive_int, help="evaluate at another length/delay (copy, adding)"
+    )
     e.add_argument("--json", action="store_true", help="one line of JSON")
     e.set_defaults(func=cmd_eval)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,14 @@ class TrainedRun:
     model: nn.Module
     summary: dict[str, Any]
 
-    def task(self) -> Task:
-        """Rebuild the run's task (its data must be available)."""
-        return build_task(self.config.task, self.config.task_options)
+    def task(self, T: int | None = None) -> Task:
+        """Rebuild the run's task (its data must be available); ``T`` overrides its length
+        or delay, to measure length generalisation (a copy model trained at ``T=200``,
+        evaluated at ``T=1000``)."""
+        options = self.config.task_options
+        if T is not None:
+            options = dataclasses.replace(options, T=T)
+        return build_task(self.config.task, options)
 
     def outputs(self, x: Any, lengths: Any = None) -> Tensor:
         """Raw model outputs: logits ``(B, C)``/``(B, T, C)`` or values ``(B, K)``.
