@@ -116,3 +116,28 @@ def test_corrupt_checkpoint_cli(tmp_path: Path, capsys: pytest.CaptureFixture[st
     code = main(["eval", out])
     err = capsys.readouterr().err
     assert code == 2 and "corrupt checkpoint" in err and len(err.strip().splitlines()) == 1
+
+
+def test_eval_at_another_length(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tmp_path / "run")
+    main(
+        [
+            "train",
+            "copy",
+            "--T",
+            "5",
+            "--hidden",
+            "8",
+            "--steps",
+            "5",
+            "--eval-every",
+            "5",
+            "--out",
+            out,
+            "--quiet",
+        ]
+    )
+    capsys.readouterr()
+    assert main(["eval", out, "--T", "12", "--splits", "test", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"test"} and result["test"]["ce"] > 0
