@@ -44,7 +44,7 @@ class CayleyCell(CachedRecurrenceCell[Tensor]):
     :math:`[[0, s], [-s, 0]]`, ``init="cayley"``: :math:`s = -\tan(t/2)`,
     :math:`t \sim U(0, \pi/2)`, so :math:`(I + S)^{-1}(I - S)` rotates each plane by
     :math:`t` (eigenvalues :math:`e^{\pm i t}`); ``init="henaff"``: :math:`s \sim U(-\pi,
-    \pi)`. ``U \sim U(-0.01, 0.01)``, ``b = 0``.
+    \pi)`. :math:`U \sim U(-0.01, 0.01)`, :math:`b = 0`.
 
     Args:
         input_size: D.

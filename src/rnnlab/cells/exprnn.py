@@ -42,7 +42,7 @@ class ExpRNNCell(CachedRecurrenceCell[Tensor]):
     :math:`[[0, s], [-s, 0]]`, so :math:`W` is block-diagonal with rotations by :math:`s`
     and eigenvalues :math:`e^{\pm i s}`; ``init="henaff"`` draws :math:`s \sim U(-\pi, \pi)`,
     ``init="cayley"`` draws :math:`s = -\tan(t/2)`, :math:`t \sim U(0, \pi/2)` (so
-    :math:`|s| < 1`); ``U`` Kaiming normal, ``b \sim U(-0.01, 0.01)``.
+    :math:`|s| < 1`); ``U`` Kaiming normal, :math:`b \sim U(-0.01, 0.01)`.
 
     Args:
         input_size: D.

@@ -21,8 +21,8 @@ def random_skew_hermitian(n: int) -> Tensor:
     r""":math:`S = Q\,\mathrm{diag}(i\theta)\,Q^H`, ``Q`` Haar-random unitary,
     :math:`\theta \sim U(-\pi, \pi)`; complex128 ``(n, n)``, so :math:`e^S` has eigenvalues
     :math:`e^{i\theta}` spread over the unit circle in a random basis."""
-    g = torch.complex(torch.randn(n, n, dtype=torch.float64), torch.randn(n, n, dtype=torch.float64))
-    Q, R = torch.linalg.qr(g)
+    g = torch.randn(2, n, n, dtype=torch.float64)
+    Q, R = torch.linalg.qr(torch.complex(g[0], g[1]))
     r = torch.diagonal(R)
     Q = Q * (r / r.abs())  # fix the column phases: Haar measure (Mezzadri 2007)
     theta = torch.empty(n, dtype=torch.float64).uniform_(-math.pi, math.pi)

@@ -29,7 +29,8 @@ class URNNFactors(NamedTuple):
 
 def reflect(z: Tensor, u: Tensor) -> Tensor:
     """``(I - 2 u u^H) z`` for each row of ``z (B, N)``, ``u`` a unit vector: O(N) a row."""
-    return z - 2.0 * (z @ u.conj()).unsqueeze(-1) * u
+    # z - 2 (u^H z) u, one fused rank-one update for the batch
+    return torch.addr(z, z @ u.conj(), u, alpha=-2.0)
 
 
 class URNNCell(CachedRecurrenceCell[URNNFactors]):
@@ -88,9 +89,7 @@ class URNNCell(CachedRecurrenceCell[URNNFactors]):
 
     perm: Tensor
 
-    def __init__(
-        self, input_size: int, hidden_size: int, permutation_seed: int | None = 0
-    ) -> None:
+    def __init__(self, input_size: int, hidden_size: int, permutation_seed: int | None = 0) -> None:
         super().__init__()
         check_positive("input_size", input_size)
         check_positive("hidden_size", hidden_size)
@@ -126,9 +125,7 @@ class URNNCell(CachedRecurrenceCell[URNNFactors]):
         R1 = eye - 2.0 * torch.outer(f.u1, f.u1.conj())
         R2 = eye - 2.0 * torch.outer(f.u2, f.u2.conj())
         Pi = eye[self.perm]
-        return (
-            torch.diag(f.d3) @ R2 @ F_inv @ torch.diag(f.d2) @ Pi @ R1 @ F @ torch.diag(f.d1)
-        )
+        return torch.diag(f.d3) @ R2 @ F_inv @ torch.diag(f.d2) @ Pi @ R1 @ F @ torch.diag(f.d1)
 
     def initial_state(
         self, batch: int, *, device: Any = None, dtype: torch.dtype | None = None
