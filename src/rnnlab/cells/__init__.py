@@ -10,19 +10,30 @@ from rnnlab.cells.base import (
     zip_map_state,
 )
 from rnnlab.cells.cayley import CayleyCell, CayleyState
+from rnnlab.cells.cell_wrapper import CellWrapper
+from rnnlab.cells.deep_transition import DeepTransitionCell, DeepTransitionState
 from rnnlab.cells.elman import ElmanCell, ElmanState
 from rnnlab.cells.exprnn import ExpRNNCell, ExpRNNState
 from rnnlab.cells.fullurnn import FullURNNCell, FullURNNState
 from rnnlab.cells.gru import GRUCell, GRUState
+from rnnlab.cells.layernorm import LayerNormGRUCell, LayerNormLSTMCell
 from rnnlab.cells.lstm import LSTMCell, LSTMState
+from rnnlab.cells.mlstm import MLSTMCell
+from rnnlab.cells.mrnn import MRNNCell, MRNNState
+from rnnlab.cells.multiplicative_integration import MIElmanCell, MIGRUCell, MILSTMCell
 from rnnlab.cells.registry import CellEntry, cell_entry, cell_names, make_cell, register_cell
 from rnnlab.cells.urnn import URNNCell, URNNState
+from rnnlab.cells.variational_dropout import VariationalDropout
+from rnnlab.cells.zoneout import Zoneout
 
 __all__ = [
     "CayleyCell",
     "CayleyState",
     "Cell",
     "CellEntry",
+    "CellWrapper",
+    "DeepTransitionCell",
+    "DeepTransitionState",
     "ElmanCell",
     "ElmanState",
     "ExpRNNCell",
@@ -33,9 +44,19 @@ __all__ = [
     "GRUState",
     "LSTMCell",
     "LSTMState",
+    "LayerNormGRUCell",
+    "LayerNormLSTMCell",
+    "MIElmanCell",
+    "MIGRUCell",
+    "MILSTMCell",
+    "MLSTMCell",
+    "MRNNCell",
+    "MRNNState",
     "State",
     "URNNCell",
     "URNNState",
+    "VariationalDropout",
+    "Zoneout",
     "cell_entry",
     "cell_names",
     "detach_state",

@@ -11,12 +11,19 @@ from dataclasses import dataclass
 
 from rnnlab.cells.base import Cell
 from rnnlab.cells.cayley import CayleyCell
+from rnnlab.cells.deep_transition import DeepTransitionCell
 from rnnlab.cells.elman import ElmanCell
 from rnnlab.cells.exprnn import ExpRNNCell
 from rnnlab.cells.fullurnn import FullURNNCell
 from rnnlab.cells.gru import GRUCell
+from rnnlab.cells.layernorm import LayerNormGRUCell, LayerNormLSTMCell
 from rnnlab.cells.lstm import LSTMCell
+from rnnlab.cells.mlstm import MLSTMCell
+from rnnlab.cells.mrnn import MRNNCell
+from rnnlab.cells.multiplicative_integration import MIElmanCell, MIGRUCell, MILSTMCell
 from rnnlab.cells.urnn import URNNCell
+from rnnlab.cells.variational_dropout import VariationalDropout
+from rnnlab.cells.zoneout import Zoneout
 
 CellBuilder = Callable[[int, int], Cell]
 
@@ -80,4 +87,42 @@ register_cell(
     "cayley",
     "Orthogonal RNN by the scaled Cayley transform (scoRNN, 2018), W = (I+S)^-1 (I-S) D",
     CayleyCell,
+)
+register_cell(
+    "mrnn",
+    "Multiplicative RNN (Sutskever et al. 2011), f = diag(W_fx x) W_fh h; H factors",
+    MRNNCell,
+)
+register_cell(
+    "mlstm",
+    "Multiplicative LSTM (Krause et al. 2016), gates read m = (W_mx x) * (W_mh h)",
+    MLSTMCell,
+)
+register_cell(
+    "mi_elman",
+    "Elman tanh RNN with multiplicative integration (Wu et al. 2016), a*Wx*Uh + b1*Uh + b2*Wx",
+    MIElmanCell,
+)
+register_cell("mi_lstm", "LSTM with multiplicative integration (Wu et al. 2016)", MILSTMCell)
+register_cell("mi_gru", "GRU with multiplicative integration (Wu et al. 2016)", MIGRUCell)
+register_cell(
+    "dt_elman",
+    "Deep-transition tanh RNN (Pascanu et al. 2014), a 2-layer MLP inside each step",
+    DeepTransitionCell,
+)
+register_cell(
+    "ln_lstm",
+    "Layer-normalised LSTM (Ba et al. 2016), per-gate LN of Wx, Uh and of c",
+    LayerNormLSTMCell,
+)
+register_cell("ln_gru", "Layer-normalised GRU, per-gate LN of Wx and Uh", LayerNormGRUCell)
+register_cell(
+    "zoneout_lstm",
+    "LSTM with zoneout (Krueger et al. 2016), p_h = 0.05, p_c = 0.1",
+    lambda d, h: Zoneout(LSTMCell(d, h), p_h=0.05, p_c=0.1),
+)
+register_cell(
+    "vd_lstm",
+    "LSTM with variational recurrent dropout on h (Gal & Ghahramani 2016), p = 0.25",
+    lambda d, h: VariationalDropout(LSTMCell(d, h), p=0.25),
 )
