@@ -52,6 +52,19 @@ class AddingTask(GeneratedTask):
         eval_every=250,
     )
 
+    # Orthogonal / unitary recurrences: RMSprop, recurrence matrix at a 10x smaller rate
+    model_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        name: dict(
+            hidden_size=hidden,
+            batch_size=64,
+            steps=6000,
+            optimizer="rmsprop",
+            lr=1e-3,
+            manifold_lr=1e-4,
+        )
+        for name, hidden in (("exprnn", 170), ("cayley", 170), ("urnn", 128), ("fullurnn", 128))
+    }
+
     def __init__(self, T: int = 200, seed: int = 0) -> None:
         check_positive("T", T)
         self.T = T
@@ -65,7 +78,7 @@ class AddingTask(GeneratedTask):
 
     def training_defaults(self, model: str | None = None) -> dict[str, Any]:
         # chrono initialisation of gated cells: a marked value is needed up to T steps later
-        return {**self.defaults, "chrono_delay": self.T}
+        return {**super().training_defaults(model), "chrono_delay": self.T}
 
     def options(self) -> dict[str, Any]:
         return {"T": self.T}

@@ -68,6 +68,7 @@ class Task(ABC):
     higher_is_better: bool
     baseline: float | None
     defaults: ClassVar[dict[str, Any]] = {}
+    model_defaults: ClassVar[dict[str, dict[str, Any]]] = {}  # per-cell recipes over defaults
 
     @abstractmethod
     def split(self, name: str) -> Batch:
@@ -80,7 +81,7 @@ class Task(ABC):
     def training_defaults(self, model: str | None = None) -> dict[str, Any]:
         """Hyperparameters that work for this task with the cell ``model`` (the class's
         ``defaults`` unless a task overrides this method)."""
-        return dict(self.defaults)
+        return {**self.defaults, **self.model_defaults.get(model or "", {})}
 
     def options(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this task (stored in ``config.json``)."""
