@@ -10,6 +10,10 @@ To keep drift from favouring one side, both sides are warmed up, then their runs
 interleaved (A B, B A, A B, ...: alternating which goes first also cancels any effect of
 running second) and each side's time is the median of its ``repeats`` runs.
 
+``clockwork_vs_dense_elman`` compares two rnnlab unrolls instead: a Clockwork RNN (8
+modules, periods 1..128) against a dense tanh RNN of the same size through the generic
+step loop, the saving the skipped modules must deliver (issue 5's target: ratio <= 0.4).
+
 Example::
 
     from rnnlab.bench import format_table, run_benchmarks
@@ -27,13 +31,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells import ElmanCell, GRUCell, LSTMCell
+from rnnlab.cells import ClockworkCell, ElmanCell, GRUCell, LSTMCell
 from rnnlab.cells.fused_layout import FusedLayoutCell
 from rnnlab.layers import Recurrent
 
 DEFAULT_SIZES: dict[str, int] = {"B": 64, "T": 200, "D": 32, "H": 256}
 QUICK_SIZES: dict[str, int] = {"B": 4, "T": 8, "D": 3, "H": 8}
 WARMUP = 2
+CLOCKWORK_BENCH = "clockwork_vs_dense_elman"
+CLOCKWORK_SIZES: dict[str, int] = {"B": 64, "T": 256, "D": 32, "H": 1024, "modules": 8}
+CLOCKWORK_QUICK_SIZES: dict[str, int] = {"B": 4, "T": 8, "D": 3, "H": 16, "modules": 8}
 
 
 @dataclass
@@ -74,7 +81,8 @@ _VARIANTS: dict[str, bool] = {"generic": False, "fast": True}  # name part -> Re
 
 def benchmark_names() -> list[str]:
     """Every benchmark, in the order :func:`run_benchmarks` runs them."""
-    return [f"{family}_{variant}_vs_torch" for family in _FAMILIES for variant in _VARIANTS]
+    pairs = [f"{family}_{variant}_vs_torch" for family in _FAMILIES for variant in _VARIANTS]
+    return [*pairs, CLOCKWORK_BENCH]
 
 
 def _train_step(module: nn.Module, x: Tensor) -> Callable[[], None]:
@@ -152,6 +160,39 @@ def _run_one(name: str, sizes: dict[str, int], repeats: int) -> BenchResult:
     )
 
 
+def _run_clockwork(quick: bool, repeats: int) -> BenchResult:
+    """Clockwork RNN vs a dense tanh RNN of the same size, both through the step loop."""
+    sizes = CLOCKWORK_QUICK_SIZES if quick else CLOCKWORK_SIZES
+    B, T, D, H, g = sizes["B"], sizes["T"], sizes["D"], sizes["H"], sizes["modules"]
+    cell = ClockworkCell(D, H, num_modules=g)  # periods 1, 2, ..., 2^(g-1)
+    clockwork = Recurrent(cell)
+    dense = Recurrent(ElmanCell(D, H), fast=False)
+    x = torch.randn(B, T, D)
+    num_s, den_s = compare(_train_step(clockwork, x), _train_step(dense, x), repeats)
+    config: dict[str, Any] = {
+        **sizes,
+        "periods": list(cell.periods),
+        "device": "cpu",
+        "dtype": "float32",
+        "threads": torch.get_num_threads(),
+        "repeats": repeats,
+        "warmup": WARMUP,
+        "statistic": "median",
+        "pass": "forward+backward",
+        "torch": torch.__version__,
+    }
+    return BenchResult(
+        name=CLOCKWORK_BENCH,
+        ratio=num_s / den_s,
+        numerator=f"rnnlab Recurrent(ClockworkCell(H={H}, {g} modules, periods "
+        f"1..{cell.periods[-1]}))",
+        denominator=f"rnnlab Recurrent(ElmanCell(H={H}, tanh), fast=False) (B={B} T={T} D={D})",
+        numerator_s=num_s,
+        denominator_s=den_s,
+        config=config,
+    )
+
+
 def run_benchmarks(
     select: str | None = None,
     repeats: int = 5,
@@ -171,7 +212,8 @@ def run_benchmarks(
             gave ``fast`` ratios from 0.5x to 0.8x for the very same kernel, one thread
             gave 0.97x to 1.01x).
 
-    Default sizes: ``B=64, T=200, D=32, H=256``. The caller's random state is left alone.
+    Default sizes: ``B=64, T=200, D=32, H=256``; ``clockwork_vs_dense_elman``: ``B=64,
+    T=256, D=32, H=1024``. The caller's random state is left alone.
     """
     names = [n for n in benchmark_names() if select is None or select in n]
     if not names:
@@ -190,7 +232,12 @@ def run_benchmarks(
             torch.set_num_threads(threads)
         with torch.random.fork_rng():
             torch.manual_seed(0)
-            return [_run_one(name, sizes, repeats) for name in names]
+            return [
+                _run_clockwork(quick, repeats)
+                if name == CLOCKWORK_BENCH
+                else _run_one(name, sizes, repeats)
+                for name in names
+            ]
     finally:
         torch.set_num_threads(previous_threads)
 

@@ -11,7 +11,9 @@ from rnnlab.cells.base import (
 )
 from rnnlab.cells.cayley import CayleyCell, CayleyState
 from rnnlab.cells.cell_wrapper import CellWrapper
+from rnnlab.cells.clockwork import ClockworkCell, ClockworkState
 from rnnlab.cells.deep_transition import DeepTransitionCell, DeepTransitionState
+from rnnlab.cells.delay import DelayCell, DelayState
 from rnnlab.cells.elman import ElmanCell, ElmanState
 from rnnlab.cells.exprnn import ExpRNNCell, ExpRNNState
 from rnnlab.cells.fullurnn import FullURNNCell, FullURNNState
@@ -32,8 +34,12 @@ __all__ = [
     "Cell",
     "CellEntry",
     "CellWrapper",
+    "ClockworkCell",
+    "ClockworkState",
     "DeepTransitionCell",
     "DeepTransitionState",
+    "DelayCell",
+    "DelayState",
     "ElmanCell",
     "ElmanState",
     "ExpRNNCell",

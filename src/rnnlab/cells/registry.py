@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from rnnlab.cells.base import Cell
 from rnnlab.cells.cayley import CayleyCell
+from rnnlab.cells.clockwork import ClockworkCell
 from rnnlab.cells.deep_transition import DeepTransitionCell
+from rnnlab.cells.delay import DelayCell
 from rnnlab.cells.elman import ElmanCell
 from rnnlab.cells.exprnn import ExpRNNCell
 from rnnlab.cells.fullurnn import FullURNNCell
@@ -87,6 +89,18 @@ register_cell(
     "cayley",
     "Orthogonal RNN by the scaled Cayley transform (scoRNN, 2018), W = (I+S)^-1 (I-S) D",
     CayleyCell,
+)
+register_cell(
+    "clockwork",
+    "Clockwork RNN (Koutnik et al. 2014): tanh modules with periods 1, 2, 4, ...; module i "
+    "updates when its period divides t and reads only slower modules (g = largest <= 8 "
+    "dividing H)",
+    ClockworkCell,
+)
+register_cell(
+    "delay",
+    "Elman tanh RNN with skip connections through time: also reads h_{t-2}, h_{t-4}, h_{t-8}",
+    lambda d, h: DelayCell.build(ElmanCell, d, h, delays=(2, 4, 8)),
 )
 register_cell(
     "mrnn",

@@ -1,18 +1,22 @@
-"""Layers that take any cell: unroll (BPTT), bidirectional, stacked."""
+"""Layers that take any cell: unroll (BPTT), bidirectional, stacked, dilated."""
 
 from rnnlab.layers.base import SequenceLayer, last_step
 from rnnlab.layers.bidirectional import Bidirectional, BidirectionalState, reverse_padded
 from rnnlab.layers.build import build_layers
+from rnnlab.layers.dilated import Dilated, DilatedState, build_dilated
 from rnnlab.layers.recurrent import Recurrent
 from rnnlab.layers.stacked import Stacked, StackedState
 
 __all__ = [
     "Bidirectional",
     "BidirectionalState",
+    "Dilated",
+    "DilatedState",
     "Recurrent",
     "SequenceLayer",
     "Stacked",
     "StackedState",
+    "build_dilated",
     "build_layers",
     "last_step",
     "reverse_padded",

@@ -1,0 +1,185 @@
+"""Dilated RNN: the folded unroll equals d separate chains, with ragged lengths and states."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor
+from torch.func import functional_call
+
+from rnnlab.cells import Cell, State, make_cell, map_state, select_rows
+from rnnlab.layers import Dilated, DilatedState, Recurrent, Stacked, build_dilated
+
+F64 = torch.float64
+LENGTHS = [7, 2, 5]  # a full row, a row shorter than d, a ragged one
+CELLS = ["elman", "lstm", "gru", "clockwork", "delay"]
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+def leaves(state: State) -> list[Tensor]:
+    out: list[Tensor] = []
+    map_state(lambda t: out.append(t) or t, state)  # type: ignore[func-returns-value]
+    return out
+
+
+def assert_state_equal(a: State, b: State) -> None:
+    assert type(a) is type(b)
+    for x, y in zip(leaves(a), leaves(b), strict=True):
+        torch.testing.assert_close(x, y)
+
+
+def chain(state: State, b: int, j: int) -> State:
+    """Row ``b``, chain ``j`` of a ``DilatedState``'s ``(B, d, ...)`` leaves, as a batch of 1."""
+    return map_state(lambda t: t[b, j].unsqueeze(0), state)
+
+
+def naive(
+    cell: Cell, d: int, x: Tensor, init: DilatedState, lengths: list[int]
+) -> tuple[Tensor, list[list[State]]]:
+    """d separate chains per row, each stepped with ``cell(x_t, s)`` over its real steps.
+
+    Returns the outputs and, per row, the state after each of its steps t = -d..L-1 (the
+    first d are the initial chains), so the final DilatedState is the last d of them.
+    """
+    B, T, _ = x.shape
+    y = x.new_zeros(B, T, cell.output_size)
+    history: list[list[State]] = []
+    for b, L in enumerate(lengths):
+        states = [chain(init.chains, b, j) for j in range(d)]  # "after steps" -d .. -1
+        for t in range(L):
+            y_t, s = cell(x[b : b + 1, t], states[t])  # step t reads the state after t - d
+            y[b, t] = y_t[0]
+            states.append(s)
+        history.append(states)
+    return y, history
+
+
+def random_init(layer: Dilated, batch: int) -> DilatedState:
+    return map_state(
+        lambda t: 0.5 * torch.randn_like(t) if t.is_floating_point() else t,
+        layer.initial_state(batch, dtype=F64),
+    )
+
+
+@pytest.mark.parametrize("name", CELLS)
+@pytest.mark.parametrize("d", [1, 3, 4])
+def test_equals_separate_chains(name: str, d: int) -> None:
+    layer = Dilated(make_cell(name, 2, 4), dilation=d).to(F64)
+    x = torch.randn(3, 7, 2, dtype=F64)
+    init = random_init(layer, 3)
+    for lengths in (None, LENGTHS):
+        lens = [7, 7, 7] if lengths is None else lengths
+        y, final = layer(x, init, None if lengths is None else torch.tensor(lengths))
+        y_ref, history = naive(layer.cell, d, x, init, lens)
+        torch.testing.assert_close(y, y_ref)
+        assert isinstance(final, DilatedState)
+        for b in range(3):
+            for j in range(d):
+                # chains[:, j] is the state after step L - d + j
+                assert_state_equal(chain(final.chains, b, j), history[b][lens[b] + j])
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["loop", "fast"])
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_chunks_continue_the_sequence(fast: bool, k: int) -> None:
+    layer = Dilated(make_cell("lstm", 2, 4), dilation=4, fast=fast).to(F64)
+    x = torch.randn(3, 11, 2, dtype=F64)
+    y, final = layer(x)
+    y_a, s_a = layer(x[:, :k])
+    y_b, s_b = layer(x[:, k:], s_a)
+    torch.testing.assert_close(torch.cat([y_a, y_b], dim=1), y)
+    assert_state_equal(s_b, final)
+
+
+def test_fast_path_equals_loop() -> None:
+    cell = make_cell("gru", 2, 4).to(F64)
+    x = torch.randn(3, 7, 2, dtype=F64)
+    lengths = torch.tensor(LENGTHS)
+    y, s = Dilated(cell, 2, fast=True)(x, None, lengths)
+    y2, s2 = Dilated(cell, 2, fast=False)(x, None, lengths)
+    torch.testing.assert_close(y, y2)
+    assert_state_equal(s, s2)
+
+
+def test_dilation_one_is_recurrent() -> None:
+    cell = make_cell("elman", 2, 4).to(F64)
+    x = torch.randn(3, 7, 2, dtype=F64)
+    lengths = torch.tensor(LENGTHS)
+    y, s = Dilated(cell, 1)(x, None, lengths)
+    y2, s2 = Recurrent(cell)(x, None, lengths)
+    torch.testing.assert_close(y, y2)
+    assert_state_equal(map_state(lambda t: t[:, 0], s.chains), s2)
+
+
+@pytest.mark.parametrize("name", ["gru", "clockwork"])
+def test_padding_does_not_leak(name: str) -> None:
+    layers = build_dilated(name, 2, 4, num_layers=3).to(F64)
+    lengths = torch.tensor(LENGTHS)
+    pad = (torch.arange(7).unsqueeze(0) >= lengths.unsqueeze(1)).unsqueeze(-1)  # (B, T, 1)
+    x = torch.randn(3, 7, 2, dtype=F64)
+    results = []
+    for fill in (0.0, float("nan")):
+        x_fill = x.masked_fill(pad, fill).requires_grad_(True)
+        layers.zero_grad(set_to_none=True)
+        y, final = layers(x_fill, None, lengths)
+        floats = [t for t in leaves(final) if t.is_floating_point()]
+        (y.sum() + sum(t.sum() for t in floats)).backward()
+        assert not y.masked_select(pad).any(), "padded outputs must be zero"
+        assert x_fill.grad is not None and not x_fill.grad.isnan().any()
+        assert not x_fill.grad.masked_select(pad).any()
+        results.append((y, [p.grad for p in layers.parameters()]))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_rows_independent_and_alone() -> None:
+    layers = build_dilated("lstm", 2, 4, num_layers=2, dilations=[2, 3]).to(F64)
+    x = torch.randn(3, 7, 2, dtype=F64)
+    lengths = torch.tensor(LENGTHS)
+    y, final = layers(x, None, lengths)
+    for b, n in enumerate(LENGTHS):
+        y_b, final_b = layers(x[b : b + 1, :n])
+        torch.testing.assert_close(y[b : b + 1, :n], y_b)
+        assert_state_equal(select_rows(final, torch.tensor([b])), final_b)
+    torch.testing.assert_close(layers.summary(y, lengths), y[[0, 1, 2], [6, 1, 4]])
+
+
+def test_gradcheck_stack() -> None:
+    layers = build_dilated("gru", 2, 3, num_layers=2, dilations=[1, 2]).to(F64)
+    assert isinstance(layers, Stacked)
+    names = [n for n, _ in layers.named_parameters()]
+    params = [p.detach().clone().requires_grad_(True) for p in layers.parameters()]
+    x = torch.randn(2, 5, 2, dtype=F64, requires_grad=True)
+    init = layers.initial_state(2, dtype=F64)
+    h0 = 0.5 * torch.randn(2, 2, 3, dtype=F64)  # the top layer's two chains
+    h0.requires_grad_(True)
+    lengths = torch.tensor([5, 1])
+
+    def run(x: Tensor, h0: Tensor, *ps: Tensor) -> tuple[Tensor, ...]:
+        top = DilatedState(type(init.layers[1].chains)(h0))
+        state = type(init)((init.layers[0], top))
+        y, final = functional_call(layers, dict(zip(names, ps, strict=True)), (x, state, lengths))
+        return (y, *leaves(final))
+
+    assert torch.autograd.gradcheck(run, (x, h0, *params))
+
+
+def test_build_defaults_and_errors() -> None:
+    layers = build_dilated("elman", 3, 8, num_layers=4)
+    assert isinstance(layers, Stacked)
+    assert [layer.dilation for layer in layers.layers] == [1, 2, 4, 8]  # type: ignore[union-attr]
+    single = build_dilated("gru", 3, 8, dilations=[4])
+    assert isinstance(single, Dilated) and single.dilation == 4
+    state = single.initial_state(5)
+    assert state.chains.h.shape == (5, 4, 8)
+    with pytest.raises(ValueError, match="dilations must have num_layers=2 entries, got 3"):
+        build_dilated("gru", 3, 8, num_layers=2, dilations=[1, 2, 4])
+    with pytest.raises(ValueError, match="every dilation must be a positive integer, got 0"):
+        build_dilated("gru", 3, 8, num_layers=2, dilations=[1, 0])
+    with pytest.raises(ValueError, match="dilation must be a positive integer, got -1"):
+        Dilated(make_cell("gru", 3, 8), -1)
