@@ -141,3 +141,39 @@ def test_eval_at_another_length(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["eval", out, "--T", "12", "--splits", "test", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"test"} and result["test"]["ce"] > 0
+
+
+def test_dilated_stack_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tmp_path / "run")
+    argv = [
+        "train",
+        "adding",
+        "--model",
+        "dilated",
+        "--cell",
+        "gru",
+        "--layers",
+        "3",
+        "--T",
+        "12",
+        "--hidden",
+        "8",
+        "--steps",
+        "4",
+        "--eval-every",
+        "4",
+        "--out",
+        out,
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model"]["cell"] == "dilated" and config["model"]["inner_cell"] == "gru"
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["model"] == "dilated(gru)"
+    capsys.readouterr()
+    assert main(["eval", out, "--json"]) == 0  # the config (dilations included) loads back
+    assert main(["train", "copy", "--model", "dilated", "--out", str(tmp_path / "x")]) == 2
+    assert "--cell" in capsys.readouterr().err
+    assert main(["train", "copy", "--model", "lstm", "--cell", "gru"]) == 2
+    assert "applies to stack models" in capsys.readouterr().err

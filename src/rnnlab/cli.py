@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.cells.registry import cell_entry, cell_names
+from rnnlab.models.build import STACKS
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.registry import TaskOptions, build_task, task_entry, task_names
 from rnnlab.training.checkpoint import CheckpointError
@@ -26,6 +27,8 @@ _MODEL_FLAGS = {
     "dropout": "dropout",
     "residual": "residual",
     "chrono": "chrono_delay",
+    "cell": "inner_cell",
+    "dilations": "dilations",
 }
 _TRAIN_FLAGS = {
     "optimizer": "optimizer",
@@ -154,6 +157,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     tasks = {name: task_entry(name).description for name in task_names()}
     models = {name: cell_entry(name).description for name in cell_names()}
+    models.update(STACKS)
+    models = dict(sorted(models.items()))
     if args.json:
         print(json.dumps({"tasks": tasks, "models": models}))
         return 0
@@ -238,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model on a task into a run folder")
     t.add_argument("task", help="task name (see `rnnlab list`)")
     t.add_argument("--model", help="cell name (see `rnnlab list`); default: the task's")
+    t.add_argument("--cell", help="the cell inside a stack model such as dilated")
+    t.add_argument(
+        "--dilations",
+        type=lambda s: tuple(_positive_int(v) for v in s.split(",")),
+        help="dilated: per-layer dilations, e.g. 1,2,4,8 (default powers of 2)",
+    )
     t.add_argument("--out", help="run folder (default runs/<task>-<model>-<time>)")
     t.add_argument("--hidden", type=_positive_int, help="hidden units per layer")
     t.add_argument("--layers", type=_positive_int, help="stacked layers")

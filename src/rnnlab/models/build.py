@@ -6,8 +6,36 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from rnnlab.cells.registry import cell_entry, cell_names
+from rnnlab.layers.base import SequenceLayer
 from rnnlab.layers.build import build_layers
+from rnnlab.layers.dilated import build_dilated
 from rnnlab.models.sequence import Seq2Vec, Tagger
+
+# Models that are layer stacks over a cell (``ModelConfig.inner_cell``) rather than cells
+STACKS: dict[str, str] = {
+    "dilated": "dilated RNN over any cell (--cell), layer l skips 2^(l-1) steps (Chang 2017)",
+}
+
+
+def model_names() -> list[str]:
+    """Every name ``ModelConfig.cell`` accepts: the registered cells and the stacks."""
+    return sorted([*cell_names(), *STACKS])
+
+
+def check_model(cell: str, inner_cell: str | None) -> None:
+    """One-line errors for an unknown model or a stack without a valid inner cell."""
+    if cell in STACKS:
+        if inner_cell is None:
+            raise ValueError(f"model {cell!r} wraps a cell: give one with --cell (e.g. gru)")
+        cell_entry(inner_cell)
+    elif cell not in cell_names():
+        raise ValueError(f"unknown model {cell!r}; expected one of {', '.join(model_names())}")
+    elif inner_cell is not None:
+        raise ValueError(
+            f"--cell {inner_cell!r} applies to stack models ({', '.join(STACKS)}), "
+            f"not to the cell {cell!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -15,7 +43,10 @@ class ModelConfig:
     """The layer stack and head of a seq->vec or tagging model.
 
     Attributes:
-        cell: a registered cell name (``rnnlab list`` shows them).
+        cell: a registered cell name, or a stack over one (``dilated``); ``rnnlab list``
+            shows them.
+        inner_cell: the cell a stack runs (``dilated``); ``None`` for plain cells.
+        dilations: the dilated stack's per-layer dilations (``None``: 1, 2, 4, ...).
         hidden_size: units per direction and layer.
         num_layers: stacked layers.
         bidirectional: read each layer in both directions.
@@ -28,6 +59,8 @@ class ModelConfig:
     """
 
     cell: str = "gru"
+    inner_cell: str | None = None
+    dilations: tuple[int, ...] | None = None
     hidden_size: int = 128
     num_layers: int = 1
     bidirectional: bool = False
@@ -39,16 +72,33 @@ class ModelConfig:
 
 def build_model(config: ModelConfig, kind: str, input_size: int, output_size: int) -> nn.Module:
     """A :class:`Seq2Vec` (``kind`` classify/regress) or :class:`Tagger` (``kind`` tag)."""
-    layers = build_layers(
-        config.cell,
-        input_size,
-        config.hidden_size,
-        num_layers=config.num_layers,
-        bidirectional=config.bidirectional,
-        dropout=config.dropout,
-        residual=config.residual,
-        fast=config.fast,
-    )
+    check_model(config.cell, config.inner_cell)
+    layers: SequenceLayer
+    if config.cell == "dilated":
+        assert config.inner_cell is not None
+        if config.bidirectional:
+            raise ValueError("the dilated RNN has no bidirectional form; drop --bidirectional")
+        layers = build_dilated(
+            config.inner_cell,
+            input_size,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            dilations=config.dilations,
+            dropout=config.dropout,
+            residual=config.residual,
+            fast=config.fast,
+        )
+    else:
+        layers = build_layers(
+            config.cell,
+            input_size,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            bidirectional=config.bidirectional,
+            dropout=config.dropout,
+            residual=config.residual,
+            fast=config.fast,
+        )
     if config.chrono_delay is not None:
         for module in layers.modules():
             init = getattr(module, "chrono_init_", None)

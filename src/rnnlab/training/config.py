@@ -95,10 +95,13 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         try:
+            model = dict(data.get("model", {}))
+            if model.get("dilations") is not None:
+                model["dilations"] = tuple(model["dilations"])  # JSON stores a list
             return cls(
                 task=data["task"],
                 task_options=TaskOptions(**data.get("task_options", {})),
-                model=ModelConfig(**data.get("model", {})),
+                model=ModelConfig(**model),
                 train=TrainConfig(**data.get("train", {})),
             )
         except (KeyError, TypeError) as exc:

@@ -277,7 +277,8 @@ def train(
     log.close()
     summary = {
         "task": config.task,
-        "model": config.model.cell,
+        "model": config.model.cell
+        + (f"({config.model.inner_cell})" if config.model.inner_cell else ""),
         "params": count_parameters(model),
         "steps": step,
         "best_step": best_step,

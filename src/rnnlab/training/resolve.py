@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rnnlab.cells.registry import cell_entry
-from rnnlab.models.build import ModelConfig
+from rnnlab.models.build import ModelConfig, check_model
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.registry import TaskOptions
 from rnnlab.training.config import RunConfig, TrainConfig
@@ -20,6 +19,8 @@ _MODEL_KEYS = {
     "dropout": "dropout",
     "residual": "residual",
     "chrono_delay": "chrono_delay",
+    "inner_cell": "inner_cell",
+    "dilations": "dilations",
 }
 
 
@@ -41,7 +42,7 @@ def resolve_config(
     model = dict(model or {})
     train = dict(train or {})
     cell = model.get("cell") or task.defaults.get("model") or ModelConfig.cell
-    cell_entry(cell)  # an unknown name -> one-line error
+    check_model(cell, model.get("inner_cell"))  # an unknown name -> one-line error
     model_fields: dict[str, Any] = {}
     train_fields: dict[str, Any] = {}
     for key, value in task.training_defaults(cell).items():
@@ -54,6 +55,8 @@ def resolve_config(
     model_fields.update(model)
     model_fields["cell"] = cell
     train_fields.update(train)
+    if model_fields.get("dilations") is not None:
+        model_fields["dilations"] = tuple(model_fields["dilations"])
     return RunConfig(
         task=task_name,
         task_options=options,
