@@ -34,6 +34,7 @@ def test_names_and_selection() -> None:
         "elman_generic_vs_torch",
         "elman_fast_vs_torch",
         "clockwork_vs_dense_elman",
+        "urnn_vs_dense_elman",
     ]
     with pytest.raises(ValueError, match="'nope'"):
         run_benchmarks(select="nope", quick=True)

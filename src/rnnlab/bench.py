@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells import ClockworkCell, ElmanCell, GRUCell, LSTMCell
+from rnnlab.cells import Cell, ClockworkCell, ElmanCell, GRUCell, LSTMCell, URNNCell
 from rnnlab.cells.fused_layout import FusedLayoutCell
 from rnnlab.layers import Recurrent
 
@@ -39,8 +39,10 @@ DEFAULT_SIZES: dict[str, int] = {"B": 64, "T": 200, "D": 32, "H": 256}
 QUICK_SIZES: dict[str, int] = {"B": 4, "T": 8, "D": 3, "H": 8}
 WARMUP = 2
 CLOCKWORK_BENCH = "clockwork_vs_dense_elman"
-CLOCKWORK_SIZES: dict[str, int] = {"B": 64, "T": 256, "D": 32, "H": 1024, "modules": 8}
-CLOCKWORK_QUICK_SIZES: dict[str, int] = {"B": 4, "T": 8, "D": 3, "H": 16, "modules": 8}
+URNN_BENCH = "urnn_vs_dense_elman"
+STRUCTURED_BENCHES = (CLOCKWORK_BENCH, URNN_BENCH)
+STRUCTURED_SIZES: dict[str, int] = {"B": 64, "T": 256, "D": 32, "H": 1024, "modules": 8}
+STRUCTURED_QUICK_SIZES: dict[str, int] = {"B": 4, "T": 8, "D": 3, "H": 16, "modules": 8}
 
 
 @dataclass
@@ -82,7 +84,7 @@ _VARIANTS: dict[str, bool] = {"generic": False, "fast": True}  # name part -> Re
 def benchmark_names() -> list[str]:
     """Every benchmark, in the order :func:`run_benchmarks` runs them."""
     pairs = [f"{family}_{variant}_vs_torch" for family in _FAMILIES for variant in _VARIANTS]
-    return [*pairs, CLOCKWORK_BENCH]
+    return [*pairs, *STRUCTURED_BENCHES]
 
 
 def _train_step(module: nn.Module, x: Tensor) -> Callable[[], None]:
@@ -160,18 +162,25 @@ def _run_one(name: str, sizes: dict[str, int], repeats: int) -> BenchResult:
     )
 
 
-def _run_clockwork(quick: bool, repeats: int) -> BenchResult:
-    """Clockwork RNN vs a dense tanh RNN of the same size, both through the step loop."""
-    sizes = CLOCKWORK_QUICK_SIZES if quick else CLOCKWORK_SIZES
+def _structured_cell(name: str, D: int, H: int, g: int) -> tuple[Cell, str]:
+    if name == CLOCKWORK_BENCH:
+        cell = ClockworkCell(D, H, num_modules=g)  # periods 1, 2, ..., 2^(g-1)
+        return cell, f"ClockworkCell(H={H}, {g} modules, periods 1..{cell.periods[-1]})"
+    return URNNCell(D, H), f"URNNCell(N={H} complex units)"
+
+
+def _run_structured(name: str, quick: bool, repeats: int) -> BenchResult:
+    """A structured cell (clockwork, uRNN) vs a dense tanh RNN of the same size, both
+    through rnnlab's step loop: the structure must really save work."""
+    sizes = STRUCTURED_QUICK_SIZES if quick else STRUCTURED_SIZES
     B, T, D, H, g = sizes["B"], sizes["T"], sizes["D"], sizes["H"], sizes["modules"]
-    cell = ClockworkCell(D, H, num_modules=g)  # periods 1, 2, ..., 2^(g-1)
-    clockwork = Recurrent(cell)
+    cell, label = _structured_cell(name, D, H, g)
+    structured = Recurrent(cell)
     dense = Recurrent(ElmanCell(D, H), fast=False)
     x = torch.randn(B, T, D)
-    num_s, den_s = compare(_train_step(clockwork, x), _train_step(dense, x), repeats)
+    num_s, den_s = compare(_train_step(structured, x), _train_step(dense, x), repeats)
     config: dict[str, Any] = {
         **sizes,
-        "periods": list(cell.periods),
         "device": "cpu",
         "dtype": "float32",
         "threads": torch.get_num_threads(),
@@ -181,12 +190,13 @@ def _run_clockwork(quick: bool, repeats: int) -> BenchResult:
         "pass": "forward+backward",
         "torch": torch.__version__,
     }
+    if isinstance(cell, ClockworkCell):
+        config["periods"] = list(cell.periods)
     return BenchResult(
-        name=CLOCKWORK_BENCH,
+        name=name,
         ratio=num_s / den_s,
-        numerator=f"rnnlab Recurrent(ClockworkCell(H={H}, {g} modules, periods "
-        f"1..{cell.periods[-1]}))",
-        denominator=f"rnnlab Recurrent(ElmanCell(H={H}, tanh), fast=False) (B={B} T={T} D={D})",
+        numerator=f"rnnlab Recurrent({label})",
+        denominator=f"rnnlab Recurrent(ElmanCell(H={H}, tanh), fast=False)",
         numerator_s=num_s,
         denominator_s=den_s,
         config=config,
@@ -212,8 +222,8 @@ def run_benchmarks(
             gave ``fast`` ratios from 0.5x to 0.8x for the very same kernel, one thread
             gave 0.97x to 1.01x).
 
-    Default sizes: ``B=64, T=200, D=32, H=256``; ``clockwork_vs_dense_elman``: ``B=64,
-    T=256, D=32, H=1024``. The caller's random state is left alone.
+    Default sizes: ``B=64, T=200, D=32, H=256``; ``clockwork_vs_dense_elman`` and
+    ``urnn_vs_dense_elman``: ``B=64, T=256, D=32, H=1024``. The caller's random state is left alone.
     """
     names = [n for n in benchmark_names() if select is None or select in n]
     if not names:
@@ -233,8 +243,8 @@ def run_benchmarks(
         with torch.random.fork_rng():
             torch.manual_seed(0)
             return [
-                _run_clockwork(quick, repeats)
-                if name == CLOCKWORK_BENCH
+                _run_structured(name, quick, repeats)
+                if name in STRUCTURED_BENCHES
                 else _run_one(name, sizes, repeats)
                 for name in names
             ]
@@ -246,14 +256,15 @@ def format_table(results: list[BenchResult]) -> str:
     """A table for humans: one line per benchmark, times in milliseconds."""
     if not results:
         return "no benchmarks ran"
-    header = ("benchmark", "ratio", "rnnlab ms", "torch ms", "numerator / denominator")
+    header = ("benchmark", "ratio", "numerator ms", "denominator ms", "numerator / denominator")
     rows = [
         (
             r.name,
             f"{r.ratio:.2f}x",
             f"{1e3 * r.numerator_s:.1f}",
             f"{1e3 * r.denominator_s:.1f}",
-            f"{r.numerator} / {r.denominator}",
+            f"{r.numerator} / {r.denominator} "
+            + " ".join(f"{k}={r.config[k]}" for k in ("B", "T", "D", "H") if k in r.config),
         )
         for r in results
     ]
@@ -268,10 +279,10 @@ def format_table(results: list[BenchResult]) -> str:
         return "  ".join(parts).rstrip()
 
     c = results[0].config
-    sizes = " ".join(f"{k}={c[k]}" for k in ("B", "T", "D", "H") if k in c)
     title = (
-        f"{c.get('device', 'cpu')}, {c.get('pass', 'forward+backward')}, {sizes}, "
+        f"{c.get('device', 'cpu')}, {c.get('pass', 'forward+backward')}, "
         f"{c.get('threads')} threads, {c.get('statistic', 'median')} of {c.get('repeats')} "
-        "interleaved runs; ratio = rnnlab / torch, above 1 means rnnlab is slower"
+        "interleaved runs; ratio = numerator / denominator (sizes in each row), "
+        "above 1: the numerator is slower"
     )
     return "\n".join([title, line(header), *(line(row) for row in rows)])
