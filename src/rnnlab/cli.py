@@ -221,7 +221,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     if args.what == "gradflow":
         flows = commands.diagnose_gradflow(subjects, out, rows=args.rows, title=title)
         for label, flow in flows.items():
-            print(f"{label:<32} ||dL/ds_1|| / ||dL/ds_T|| = {flow.ratio_first_last:.3g}")
+            print(f"{label:<32} ||dL/dh_1|| / ||dL/dh_T|| = {flow.ratio_first_last:.3g}")
         print(f"results: {out}/gradflow.json  figure: {out}/gradflow.png")
     else:
         spectra = commands.diagnose_jacobian(subjects, out, title=title)

@@ -3,7 +3,12 @@
 Plotting lives in :mod:`rnnlab.diagnostics.plots`.
 """
 
-from rnnlab.diagnostics.gradflow import GradientFlow, gradient_flow, state_tensors
+from rnnlab.diagnostics.gradflow import (
+    GradientFlow,
+    gradient_flow,
+    hidden_tensors,
+    state_tensors,
+)
 from rnnlab.diagnostics.jacobian import JacobianSpectrum, cell_jacobians, jacobian_spectrum
 
 __all__ = [
@@ -11,6 +16,7 @@ __all__ = [
     "JacobianSpectrum",
     "cell_jacobians",
     "gradient_flow",
+    "hidden_tensors",
     "jacobian_spectrum",
     "state_tensors",
 ]

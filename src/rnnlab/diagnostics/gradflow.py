@@ -28,13 +28,24 @@ from rnnlab.tasks.base import Batch, Task
 
 
 def state_tensors(state: State) -> list[Tensor]:
-    """Every tensor of a (nested) NamedTuple state, in field order."""
+    """Every floating-point tensor of a (nested) NamedTuple state, in field order (integer
+    fields such as a step counter are not differentiable state)."""
     if isinstance(state, Tensor):
-        return [state]
+        return [state] if state.is_floating_point() else []
     out: list[Tensor] = []
     for field in state:
         out.extend(state_tensors(field))
     return out
+
+
+def hidden_tensors(state: State) -> list[Tensor]:
+    """The hidden state whose gradient :func:`gradient_flow` measures: the field ``h`` when
+    the state has one (LSTM: ``h``, not the cell ``c``), else every floating-point tensor
+    (a complex state stored as ``(h_re, h_im)`` gives the Euclidean norm of ``[Re, Im]``)."""
+    h = getattr(state, "h", None)
+    if isinstance(h, Tensor):
+        return [h]
+    return state_tensors(state)
 
 
 def single_recurrent(model: nn.Module) -> Recurrent:
@@ -83,7 +94,7 @@ def gradient_flow(model: nn.Module, task: Task, batch: Batch) -> GradientFlow:
     y, _, states = layer.trajectory(batch.x, lengths=batch.lengths)
     out = model.readout(y, batch.lengths)  # type: ignore[operator]
     loss = task.dependency_loss(out, batch)
-    per_step = [state_tensors(s) for s in states]
+    per_step = [hidden_tensors(s) for s in states]
     flat = [t for tensors in per_step for t in tensors]
     grads = torch.autograd.grad(loss, flat, allow_unused=True)
     norms: list[float] = []

@@ -25,9 +25,11 @@ def _flatten(state: State) -> Tensor:
 
 
 def _unflatten(vector: Tensor, like: State) -> State:
-    sizes = iter([t.numel() for t in state_tensors(like)])
-    chunks: Iterator[Tensor] = iter(vector.split(list(sizes)))
-    return map_state(lambda t: next(chunks).view_as(t), like)
+    """Refill ``like``'s floating-point tensors from ``vector``; other fields (a step
+    counter) are kept as they are."""
+    sizes = [t.numel() for t in state_tensors(like)]
+    chunks: Iterator[Tensor] = iter(vector.split(sizes))
+    return map_state(lambda t: next(chunks).view_as(t) if t.is_floating_point() else t, like)
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def cell_jacobians(cell: Cell, x: Tensor, state: State | None = None) -> list[Te
 
             vector = _flatten(state).detach()
             jacobians.append(jacrev(step)(vector).detach())
-            state = _unflatten(step(vector).detach(), template)
+            state = map_state(lambda t: t.detach(), cell.step(p_t, state)[1])
     return jacobians
 
 

@@ -33,7 +33,7 @@ def plot_gradflow(results: Mapping[str, GradientFlow], path: Path, title: str) -
         ax.plot(steps, values, label=f"{name} (first/last {flow.ratio_first_last:.2g})")
     ax.set_yscale("log")
     ax.set_xlabel("step t")
-    ax.set_ylabel("||dL/ds_t||")
+    ax.set_ylabel("||dL/dh_t||")
     ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
