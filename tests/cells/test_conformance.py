@@ -248,6 +248,12 @@ def test_batch_rows_are_independent(name: str, wrapper: str) -> None:
 @cells_x_wrappers
 def test_gradcheck(name: str, wrapper: str) -> None:
     """Gradients wrt input, initial state and every parameter, with ragged lengths."""
+    if name == "hmrnn":
+        pytest.skip(
+            "hmrnn's straight-through boundary estimator is by design not the derivative of "
+            "its step-function forward; tests/cells/test_hmrnn.py checks the estimator against "
+            "its definition and gradchecks the cell with the boundaries frozen"
+        )
     layer = build(name, wrapper, d=2, h=3)
     lengths = torch.tensor([3, 2])
     x = inputs(2, 3, 2).requires_grad_(True)

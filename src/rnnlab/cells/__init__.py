@@ -18,6 +18,7 @@ from rnnlab.cells.elman import ElmanCell, ElmanState
 from rnnlab.cells.exprnn import ExpRNNCell, ExpRNNState
 from rnnlab.cells.fullurnn import FullURNNCell, FullURNNState
 from rnnlab.cells.gru import GRUCell, GRUState
+from rnnlab.cells.hmrnn import HMRNNCell, HMRNNState, boundary_matrix
 from rnnlab.cells.layernorm import LayerNormGRUCell, LayerNormLSTMCell
 from rnnlab.cells.lstm import LSTMCell, LSTMState
 from rnnlab.cells.mlstm import MLSTMCell
@@ -48,6 +49,8 @@ __all__ = [
     "FullURNNState",
     "GRUCell",
     "GRUState",
+    "HMRNNCell",
+    "HMRNNState",
     "LSTMCell",
     "LSTMState",
     "LayerNormGRUCell",
@@ -63,6 +66,7 @@ __all__ = [
     "URNNState",
     "VariationalDropout",
     "Zoneout",
+    "boundary_matrix",
     "cell_entry",
     "cell_names",
     "detach_state",

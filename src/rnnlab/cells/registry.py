@@ -18,6 +18,7 @@ from rnnlab.cells.elman import ElmanCell
 from rnnlab.cells.exprnn import ExpRNNCell
 from rnnlab.cells.fullurnn import FullURNNCell
 from rnnlab.cells.gru import GRUCell
+from rnnlab.cells.hmrnn import HMRNNCell
 from rnnlab.cells.layernorm import LayerNormGRUCell, LayerNormLSTMCell
 from rnnlab.cells.lstm import LSTMCell
 from rnnlab.cells.mlstm import MLSTMCell
@@ -139,4 +140,10 @@ register_cell(
     "vd_lstm",
     "LSTM with variational recurrent dropout on h (Gal & Ghahramani 2016), p = 0.25",
     lambda d, h: VariationalDropout(LSTMCell(d, h), p=0.25),
+)
+register_cell(
+    "hmrnn",
+    "Hierarchical multiscale LSTM (Chung et al. 2016): 3 layers of H units with learned "
+    "boundaries (UPDATE / COPY / FLUSH, straight-through, slope 1); output all layers' h, 3H",
+    HMRNNCell,
 )
