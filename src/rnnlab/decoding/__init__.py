@@ -1,0 +1,36 @@
+"""Decoding as plain functions over one step, ``step(tokens, state) -> (logits, state)``.
+
+Greedy decoding, ancestral sampling (temperature, top-k, top-p) and batched beam search,
+usable by any recurrent language model, encoder-decoder or Transformer whose state is a
+(possibly nested) NamedTuple of batch-first tensors. See :mod:`rnnlab.decoding.base` for the
+shared conventions.
+
+Example::
+
+    emb, cell, head = nn.Embedding(V, 32), LSTMCell(32, 64), nn.Linear(64, V)
+
+    def step(tokens, state):
+        h, state = cell(emb(tokens), state)
+        return head(h), state
+
+    greedy(step, cell.initial_state(4), bos.expand(4), 100, eos=eos_id)
+    beam_search(step, cell.initial_state(4), bos.expand(4), 5, 100, eos_id).tokens[:, 0]
+"""
+
+from rnnlab.decoding.base import StepFn, sequence_lengths
+from rnnlab.decoding.beam import BeamResult, beam_search, gnmt_length_penalty
+from rnnlab.decoding.filtering import filter_logits
+from rnnlab.decoding.sampling import greedy, greedy_iter, sample, sample_iter
+
+__all__ = [
+    "BeamResult",
+    "StepFn",
+    "beam_search",
+    "filter_logits",
+    "gnmt_length_penalty",
+    "greedy",
+    "greedy_iter",
+    "sample",
+    "sample_iter",
+    "sequence_lengths",
+]
