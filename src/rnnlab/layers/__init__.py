@@ -3,6 +3,7 @@
 from rnnlab.layers.base import SequenceLayer, last_step
 from rnnlab.layers.bidirectional import Bidirectional, BidirectionalState, reverse_padded
 from rnnlab.layers.build import build_layers
+from rnnlab.layers.deep import DeepStacked, DeepStackedState, build_deep_stacked
 from rnnlab.layers.dilated import Dilated, DilatedState, build_dilated
 from rnnlab.layers.recurrent import Recurrent
 from rnnlab.layers.stacked import Stacked, StackedState
@@ -10,12 +11,15 @@ from rnnlab.layers.stacked import Stacked, StackedState
 __all__ = [
     "Bidirectional",
     "BidirectionalState",
+    "DeepStacked",
+    "DeepStackedState",
     "Dilated",
     "DilatedState",
     "Recurrent",
     "SequenceLayer",
     "Stacked",
     "StackedState",
+    "build_deep_stacked",
     "build_dilated",
     "build_layers",
     "last_step",

@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from rnnlab.cells.base import check_positive
 from rnnlab.layers.base import SequenceLayer
+from rnnlab.models.deep_output import check_head
 
 
 class Seq2Vec(nn.Module):
@@ -22,11 +23,15 @@ class Seq2Vec(nn.Module):
         logits = model(torch.randn(8, 40, 1))
     """
 
-    def __init__(self, layers: SequenceLayer, output_size: int) -> None:
+    def __init__(
+        self, layers: SequenceLayer, output_size: int, head: nn.Module | None = None
+    ) -> None:
         super().__init__()
         check_positive("output_size", output_size)
         self.layers = layers
-        self.head = nn.Linear(layers.output_size, output_size)
+        if head is not None:  # e.g. a DeepOutput MLP instead of the linear head
+            check_head(head, layers.output_size, output_size)
+        self.head = head if head is not None else nn.Linear(layers.output_size, output_size)
         self.input_size = layers.input_size
         self.output_size = output_size
 
@@ -46,11 +51,15 @@ class Tagger(nn.Module):
     steps are the head applied to zeros and must be ignored by the loss.
     """
 
-    def __init__(self, layers: SequenceLayer, output_size: int) -> None:
+    def __init__(
+        self, layers: SequenceLayer, output_size: int, head: nn.Module | None = None
+    ) -> None:
         super().__init__()
         check_positive("output_size", output_size)
         self.layers = layers
-        self.head = nn.Linear(layers.output_size, output_size)
+        if head is not None:  # e.g. a DeepOutput MLP instead of the linear head
+            check_head(head, layers.output_size, output_size)
+        self.head = head if head is not None else nn.Linear(layers.output_size, output_size)
         self.input_size = layers.input_size
         self.output_size = output_size
 
