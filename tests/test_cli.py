@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import rnnlab
 from rnnlab.cli import main
 
 
@@ -177,3 +178,39 @@ def test_dilated_stack_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "--cell" in capsys.readouterr().err
     assert main(["train", "copy", "--model", "lstm", "--cell", "gru"]) == 2
     assert "applies to stack models" in capsys.readouterr().err
+
+
+def test_deep_rnn_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tmp_path / "run")
+    argv = [
+        "train",
+        "adding",
+        "--model",
+        "gru",
+        "--layers",
+        "2",
+        "--skip-connections",
+        "--deep-output",
+        "16",
+        "--T",
+        "6",
+        "--hidden",
+        "8",
+        "--steps",
+        "3",
+        "--eval-every",
+        "3",
+        "--out",
+        out,
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())["model"]
+    assert config["skip_connections"] is True and config["deep_output"] == 16
+    run = rnnlab.load(out)
+    assert type(run.model.layers).__name__ == "DeepStacked"
+    assert type(run.model.head).__name__ == "DeepOutput"
+    capsys.readouterr()
+    argv = ["train", "adding", "--skip-connections", "--residual", "--out", str(tmp_path / "x")]
+    assert main(argv) == 2
+    assert "drop --residual" in capsys.readouterr().err

@@ -29,6 +29,8 @@ _MODEL_FLAGS = {
     "chrono": "chrono_delay",
     "cell": "inner_cell",
     "dilations": "dilations",
+    "skip_connections": "skip_connections",
+    "deep_output": "deep_output",
 }
 _TRAIN_FLAGS = {
     "optimizer": "optimizer",
@@ -255,6 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--bidirectional", action="store_true", default=None)
     t.add_argument("--dropout", type=float, help="dropout between stacked layers")
     t.add_argument("--residual", action="store_true", default=None)
+    t.add_argument(
+        "--skip-connections",
+        action="store_true",
+        default=None,
+        help="deep RNN: every layer reads the input, the output joins every layer",
+    )
+    t.add_argument("--deep-output", type=_positive_int, help="MLP head of this hidden width")
     t.add_argument("--no-fast", action="store_true", help="never use fused kernels")
     t.add_argument(
         "--chrono",

@@ -9,7 +9,9 @@ from torch import nn
 from rnnlab.cells.registry import cell_entry, cell_names
 from rnnlab.layers.base import SequenceLayer
 from rnnlab.layers.build import build_layers
+from rnnlab.layers.deep import build_deep_stacked
 from rnnlab.layers.dilated import build_dilated
+from rnnlab.models.deep_output import DeepOutput
 from rnnlab.models.sequence import Seq2Vec, Tagger
 
 # Models that are layer stacks over a cell (``ModelConfig.inner_cell``) rather than cells
@@ -53,6 +55,9 @@ class ModelConfig:
         dropout: dropout between stacked layers.
         residual: residual connections between stacked layers of equal width.
         fast: allow PyTorch's fused kernels for plain LSTM/GRU/Elman unrolls.
+        skip_connections: a deep RNN (Pascanu et al. 2014): every layer also reads the
+            input and the output concatenates every layer's (``DeepStacked``).
+        deep_output: hidden width of an MLP head (deep output) instead of a linear one.
         chrono_delay: when set, cells with a ``chrono_init_`` method (LSTM, GRU) get chrono
             initialisation for dependencies up to this many steps (Tallec & Ollivier 2018);
             other cells keep their initialisation.
@@ -68,6 +73,8 @@ class ModelConfig:
     residual: bool = False
     fast: bool = True
     chrono_delay: int | None = None
+    skip_connections: bool = False
+    deep_output: int | None = None
 
 
 def build_model(config: ModelConfig, kind: str, input_size: int, output_size: int) -> nn.Module:
@@ -88,6 +95,18 @@ def build_model(config: ModelConfig, kind: str, input_size: int, output_size: in
             residual=config.residual,
             fast=config.fast,
         )
+    elif config.skip_connections:
+        if config.residual:
+            raise ValueError("--skip-connections already feeds x to every layer; drop --residual")
+        layers = build_deep_stacked(
+            config.cell,
+            input_size,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            bidirectional=config.bidirectional,
+            dropout=config.dropout,
+            fast=config.fast,
+        )
     else:
         layers = build_layers(
             config.cell,
@@ -104,8 +123,11 @@ def build_model(config: ModelConfig, kind: str, input_size: int, output_size: in
             init = getattr(module, "chrono_init_", None)
             if callable(init):
                 init(config.chrono_delay)
+    head = None
+    if config.deep_output is not None:
+        head = DeepOutput(layers.output_size, config.deep_output, output_size)
     if kind in ("classify", "regress"):
-        return Seq2Vec(layers, output_size)
+        return Seq2Vec(layers, output_size, head=head)
     if kind == "tag":
-        return Tagger(layers, output_size)
+        return Tagger(layers, output_size, head=head)
     raise ValueError(f"unknown task kind {kind!r}; expected classify, regress or tag")

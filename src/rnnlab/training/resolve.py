@@ -21,6 +21,8 @@ _MODEL_KEYS = {
     "chrono_delay": "chrono_delay",
     "inner_cell": "inner_cell",
     "dilations": "dilations",
+    "skip_connections": "skip_connections",
+    "deep_output": "deep_output",
 }
 
 
