@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from rnnlab.cells.hmrnn import HMRNNCell
 from rnnlab.models.build import build_model
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.registry import build_task
@@ -191,6 +192,11 @@ def train(
             out / "trainer.pt",
         )
 
+    # Hierarchical multiscale cells: anneal the straight-through slope from 1 to 5 over the
+    # run (Chung et al. anneal it by 0.04 per epoch to 5; a run's length stands in for
+    # epochs so the schedule also applies to tasks with fresh data every batch).
+    hm_cells = [m for m in model.modules() if isinstance(m, HMRNNCell)]
+
     window: dict[str, float] = {"loss": 0.0, "grad_norm": 0.0, "grad_max": 0.0, "n": 0, "clip": 0}
     stopped = "steps"
     step = start_step
@@ -201,6 +207,8 @@ def train(
             stopped = "max_time"
             break
         tick = time.perf_counter()
+        for cell in hm_cells:
+            cell.set_slope(1.0 + 4.0 * step / cfg.steps)
         batch = task.train_batch(step, cfg.batch_size).to(device)
         loss = task.loss(model(batch.x, batch.lengths), batch)
         optimizer.zero_grad(set_to_none=True)
