@@ -1,7 +1,9 @@
-"""Models: seq->vec (classify / regress) and aligned seq->seq (tagging) over any layers."""
+"""Models over any layers: seq->vec (classify / regress), aligned seq->seq (tagging), and
+generative language models."""
 
 from rnnlab.models.build import ModelConfig, build_model
 from rnnlab.models.deep_output import DeepOutput
+from rnnlab.models.language import LanguageModel
 from rnnlab.models.sequence import Seq2Vec, Tagger
 
-__all__ = ["DeepOutput", "ModelConfig", "Seq2Vec", "Tagger", "build_model"]
+__all__ = ["DeepOutput", "LanguageModel", "ModelConfig", "Seq2Vec", "Tagger", "build_model"]

@@ -12,6 +12,7 @@ from rnnlab.layers.build import build_layers
 from rnnlab.layers.deep import build_deep_stacked
 from rnnlab.layers.dilated import build_dilated
 from rnnlab.models.deep_output import DeepOutput
+from rnnlab.models.language import LanguageModel
 from rnnlab.models.sequence import Seq2Vec, Tagger
 
 # Models that are layer stacks over a cell (``ModelConfig.inner_cell``) rather than cells
@@ -58,6 +59,7 @@ class ModelConfig:
         skip_connections: a deep RNN (Pascanu et al. 2014): every layer also reads the
             input and the output concatenates every layer's (``DeepStacked``).
         deep_output: hidden width of an MLP head (deep output) instead of a linear one.
+        embedding_size: token embedding width of a language model (``None``: hidden_size).
         chrono_delay: when set, cells with a ``chrono_init_`` method (LSTM, GRU) get chrono
             initialisation for dependencies up to this many steps (Tallec & Ollivier 2018);
             other cells keep their initialisation.
@@ -75,11 +77,16 @@ class ModelConfig:
     chrono_delay: int | None = None
     skip_connections: bool = False
     deep_output: int | None = None
+    embedding_size: int | None = None
 
 
 def build_model(config: ModelConfig, kind: str, input_size: int, output_size: int) -> nn.Module:
-    """A :class:`Seq2Vec` (``kind`` classify/regress) or :class:`Tagger` (``kind`` tag)."""
+    """A :class:`Seq2Vec` (``kind`` classify/regress), :class:`Tagger` (``kind`` tag) or
+    :class:`LanguageModel` (``kind`` lm, ``input_size`` = ``output_size`` = vocabulary)."""
     check_model(config.cell, config.inner_cell)
+    vocab_size = input_size
+    if kind == "lm":  # the layers read embeddings
+        input_size = config.embedding_size or config.hidden_size
     layers: SequenceLayer
     if config.cell == "dilated":
         assert config.inner_cell is not None
@@ -126,8 +133,10 @@ def build_model(config: ModelConfig, kind: str, input_size: int, output_size: in
     head = None
     if config.deep_output is not None:
         head = DeepOutput(layers.output_size, config.deep_output, output_size)
+    if kind == "lm":
+        return LanguageModel(vocab_size, layers, dropout=config.dropout, head=head)
     if kind in ("classify", "regress"):
         return Seq2Vec(layers, output_size, head=head)
     if kind == "tag":
         return Tagger(layers, output_size, head=head)
-    raise ValueError(f"unknown task kind {kind!r}; expected classify, regress or tag")
+    raise ValueError(f"unknown task kind {kind!r}; expected classify, regress, tag or lm")

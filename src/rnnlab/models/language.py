@@ -1,0 +1,93 @@
+"""Generative RNN language model: :math:`P(x_1..x_T) = \\prod_t P(x_t \\mid x_{<t})`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from rnnlab.cells.base import State, check_positive
+from rnnlab.layers.base import SequenceLayer
+from rnnlab.layers.bidirectional import Bidirectional
+
+
+class LanguageModel(nn.Module):
+    r"""Embedding -> any layer stack -> a distribution over the next token.
+
+    .. math::
+        e_t = E[x_t], \quad (h_t, s_t) = F_\theta(e_t, s_{t-1}), \quad
+        o_t = W h_t + b, \quad P(x_{t+1} \mid x_{\le t}) = \mathrm{softmax}(o_t)
+
+    There is no Markov assumption: :math:`s_t` summarises the whole prefix. Training feeds
+    the true previous tokens (teacher forcing); :meth:`step` feeds one token at a time for
+    generation with :mod:`rnnlab.decoding`. Dropout (``dropout``) is applied to the
+    embeddings and to the top layer's outputs (Zaremba et al. 2014).
+
+    Args:
+        vocab_size: V, tokens ``0..V-1``.
+        layers: a left-to-right sequence layer taking ``embedding_size`` features.
+        dropout: dropout on embeddings and top outputs.
+        head: replaces the linear output layer (e.g. a deep output MLP).
+
+    Shapes: ``x (B, T)`` long -> logits ``(B, T, V)``; :meth:`step`: ``(B,)`` -> ``(B, V)``.
+
+    Example::
+
+        lm = LanguageModel(65, build_layers("lstm", 128, 256, num_layers=2))
+        logits, state = lm.forward_with_state(torch.randint(65, (4, 32)))
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        layers: SequenceLayer,
+        dropout: float = 0.0,
+        head: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        check_positive("vocab_size", vocab_size)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        if any(isinstance(m, Bidirectional) for m in layers.modules()):
+            raise ValueError("a language model reads left to right: drop --bidirectional")
+        self.embedding = nn.Embedding(vocab_size, layers.input_size)
+        self.layers = layers
+        self.dropout = nn.Dropout(dropout)
+        self.head = head if head is not None else nn.Linear(layers.output_size, vocab_size)
+        self.input_size = vocab_size
+        self.output_size = vocab_size
+
+    def initial_state(
+        self, batch: int, *, device: Any = None, dtype: torch.dtype | None = None
+    ) -> State:
+        return self.layers.initial_state(batch, device=device, dtype=dtype)
+
+    def forward_with_state(
+        self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
+    ) -> tuple[Tensor, State]:
+        """Logits for every position and the state after the last one (truncated BPTT
+        carries it into the next chunk)."""
+        if x.dim() != 2 or x.dtype != torch.long:
+            raise ValueError(
+                f"language model input must be token ids of shape (B, T), dtype long; got "
+                f"{tuple(x.shape)} {x.dtype}"
+            )
+        if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.input_size):
+            raise ValueError(
+                f"token ids must lie in [0, {self.input_size}), got [{int(x.min())}, "
+                f"{int(x.max())}]"
+            )
+        e = self.dropout(self.embedding(x))  # (B, T, E)
+        y, state = self.layers(e, state, lengths)  # (B, T, H)
+        return self.head(self.dropout(y)), state  # (B, T, V)
+
+    def forward(
+        self, x: Tensor, lengths: Tensor | None = None, state: State | None = None
+    ) -> Tensor:
+        return self.forward_with_state(x, state, lengths)[0]
+
+    def step(self, token: Tensor, state: State | None) -> tuple[Tensor, State]:
+        """One generation step: ``token (B,)`` -> next-token logits ``(B, V)`` and state."""
+        logits, state = self.forward_with_state(token.view(-1, 1), state)
+        return logits[:, -1], state
