@@ -3,18 +3,24 @@
 from rnnlab.tasks.adding import ADDING_BASELINE, AddingTask, make_adding_batch
 from rnnlab.tasks.base import IGNORE_INDEX, Batch, DatasetTask, GeneratedTask, Task
 from rnnlab.tasks.byod import UserDataTask
+from rnnlab.tasks.charlm import EVAL_STREAMS, CharLMTask, stream_batch
 from rnnlab.tasks.copy import CopyTask, copy_baseline, make_copy_batch
+from rnnlab.tasks.corpora import python_stdlib_corpus, read_text_file, tinyshakespeare
 from rnnlab.tasks.download import cache_root, fetch
 from rnnlab.tasks.idx import read_idx
 from rnnlab.tasks.mnist import PermutedMNISTTask, SequentialMNISTTask, pmnist_permutation
 from rnnlab.tasks.mnist1d import MNIST1DTask, load_mnist1d
 from rnnlab.tasks.registry import TaskOptions, build_task, register_task, task_entry, task_names
+from rnnlab.tasks.vocab import CharVocab
 
 __all__ = [
     "ADDING_BASELINE",
+    "EVAL_STREAMS",
     "IGNORE_INDEX",
     "AddingTask",
     "Batch",
+    "CharLMTask",
+    "CharVocab",
     "CopyTask",
     "DatasetTask",
     "GeneratedTask",
@@ -32,8 +38,12 @@ __all__ = [
     "make_adding_batch",
     "make_copy_batch",
     "pmnist_permutation",
+    "python_stdlib_corpus",
     "read_idx",
+    "read_text_file",
     "register_task",
+    "stream_batch",
     "task_entry",
     "task_names",
+    "tinyshakespeare",
 ]

@@ -6,12 +6,17 @@ A task is one of three kinds, which fixes the model head and the target layout:
 * ``"regress"``: one real vector per sequence; ``y (B, K)`` float; model output ``(B, K)``.
 * ``"tag"``: one label per step (aligned seq->seq); ``y (B, T)`` long, ``-100`` on padding;
   model output ``(B, T, C)`` logits.
+* ``"lm"``: next-token prediction; ``x (B, T)`` long token ids, ``y (B, T)`` long (``x``
+  shifted by one); model output ``(B, T, V)`` logits; metrics ``loss`` (nats per token)
+  and ``bpc`` (bits per token).
 
-Inputs are always float ``x (B, T, D)`` with optional ``lengths (B,)``.
+Inputs are float ``x (B, T, D)`` (long ``(B, T)`` ids for ``"lm"``) with optional
+``lengths (B,)``.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any, ClassVar, NamedTuple
@@ -23,7 +28,7 @@ from torch import Tensor
 
 IGNORE_INDEX = -100  # target value of padded steps in tagging tasks
 
-KINDS = ("classify", "regress", "tag")
+KINDS = ("classify", "regress", "tag", "lm")
 
 
 class Batch(NamedTuple):
@@ -69,6 +74,9 @@ class Task(ABC):
     baseline: float | None
     defaults: ClassVar[dict[str, Any]] = {}
     model_defaults: ClassVar[dict[str, dict[str, Any]]] = {}  # per-cell recipes over defaults
+    # stateful: consecutive training batches continue the same streams, so the trainer
+    # carries the recurrent state between them, resetting it where resets_state() says
+    stateful: ClassVar[bool] = False
 
     @abstractmethod
     def split(self, name: str) -> Batch:
@@ -77,6 +85,10 @@ class Task(ABC):
     @abstractmethod
     def train_batch(self, step: int, batch_size: int) -> Batch:
         """Training batch number ``step`` (deterministic given the task's seed)."""
+
+    def resets_state(self, step: int, batch_size: int) -> bool:
+        """Whether a stateful task's batch ``step`` starts new streams (reset the state)."""
+        return False
 
     def training_defaults(self, model: str | None = None) -> dict[str, Any]:
         """Hyperparameters that work for this task with the cell ``model`` (the class's
@@ -94,6 +106,7 @@ class Task(ABC):
             return F.cross_entropy(out, batch.y)
         if self.kind == "regress":
             return F.mse_loss(out, batch.y)
+        # tag and lm: cross-entropy per step over (B, T, C) logits, padded steps ignored
         return F.cross_entropy(out.flatten(0, 1), batch.y.flatten(), ignore_index=IGNORE_INDEX)
 
     def dependency_loss(self, out: Tensor, batch: Batch) -> Tensor:
@@ -110,6 +123,8 @@ class Task(ABC):
                 result["accuracy"] = float((out.argmax(-1) == batch.y).float().mean())
             elif self.kind == "regress":
                 result["mse"] = result["loss"]
+            elif self.kind == "lm":
+                result["bpc"] = result["loss"] / math.log(2)
             else:
                 real = batch.y != IGNORE_INDEX
                 hits = (out.argmax(-1) == batch.y) & real

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from rnnlab.tasks.adding import AddingTask
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.byod import UserDataTask
+from rnnlab.tasks.charlm import CharLMTask
 from rnnlab.tasks.copy import CopyTask
 from rnnlab.tasks.mnist import PermutedMNISTTask, SequentialMNISTTask
 from rnnlab.tasks.mnist1d import MNIST1DTask
@@ -107,3 +108,28 @@ register_task("mnist1d", MNIST1DTask.description, _mnist1d, {"cache_dir"})
 register_task("smnist", SequentialMNISTTask.description, _smnist, _MNIST_OPTIONS)
 register_task("pmnist", PermutedMNISTTask.description, _pmnist, _MNIST_OPTIONS)
 register_task("data", UserDataTask.description, _data, {"data"})
+
+
+def _charlm(o: TaskOptions) -> Task:
+    corpus = "stdlib" if o.data is None else "file"
+    return CharLMTask(corpus, data=o.data, T=o.T if o.T is not None else 128, seed=o.seed)
+
+
+def _shakespeare(o: TaskOptions) -> Task:
+    return CharLMTask(
+        "tinyshakespeare",
+        data=o.data,
+        T=o.T if o.T is not None else 128,
+        download=o.download,
+        cache_dir=o.cache_dir,
+        seed=o.seed,
+    )
+
+
+register_task("charlm", CharLMTask.description, _charlm, {"T", "data"})
+register_task(
+    "shakespeare",
+    "character language model on Tiny Shakespeare (--data FILE_OR_FOLDER or --download)",
+    _shakespeare,
+    {"T", "data", "download", "cache_dir"},
+)
