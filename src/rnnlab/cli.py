@@ -47,6 +47,10 @@ _TRAIN_FLAGS = {
     "max_time": "max_time",
     "seed": "seed",
     "device": "device",
+    "scheduled_sampling": "scheduled_sampling",
+    "ss_k": "ss_k",
+    "ss_c": "ss_c",
+    "ss_min": "ss_min",
 }
 
 
@@ -149,10 +153,71 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rnnlab.training.run import load
 
     run = load(args.run_dir, device=args.device)
+    if args.data is not None:
+        print(json.dumps(_eval_text(run, args.data, args.device)))
+        return 0
     task = run.task(T=args.T)
     batch = run.config.train.eval_batch_size
     result = {split: evaluate(run.model, task, split, batch, args.device) for split in args.splits}
     print(json.dumps(result, indent=None if args.json else 2))
+    return 0
+
+
+def _eval_text(run: Any, path: str, device: str) -> dict[str, float]:
+    """``bpc`` and ``loss`` (nats per character) of a language model run on a text file."""
+    import math
+
+    from rnnlab.tasks.charlm import stream_batch
+    from rnnlab.tasks.corpora import read_text_file
+    from rnnlab.tasks.vocab import CharVocab
+    from rnnlab.training.evaluate import evaluate_streams
+
+    if run.kind != "lm" or "vocab" not in run.task_info:
+        raise ValueError(f"--data evaluates language models; run {run.run_dir} is {run.kind!r}")
+    vocab = CharVocab.from_json(run.task_info["vocab"])
+    ids = vocab.encode(read_text_file(path))
+    chunk = int(run.config.task_options.T or 256)
+    loss = evaluate_streams(run.model, stream_batch(ids), chunk, device)
+    unknown = int((ids == vocab.unk).sum())
+    return {"loss": loss, "bpc": loss / math.log(2), "chars": int(ids.numel()), "unknown": unknown}
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from rnnlab.decoding import sample_iter
+    from rnnlab.models.language import LanguageModel
+    from rnnlab.tasks.vocab import CharVocab
+    from rnnlab.training.run import load
+
+    run = load(args.run_dir, device=args.device)
+    model = run.model
+    if not isinstance(model, LanguageModel) or "vocab" not in run.task_info:
+        raise ValueError(f"run {args.run_dir} is not a language model (task kind {run.kind!r})")
+    vocab = CharVocab.from_json(run.task_info["vocab"])
+    prompt = args.prompt if args.prompt else "\n"
+    ids = vocab.encode(prompt).to(args.device).unsqueeze(0)  # (1, P)
+    generator = torch.Generator(device=args.device).manual_seed(args.seed)
+    with torch.no_grad():
+        state = None
+        if ids.shape[1] > 1:  # read the prompt but its last token, which starts sampling
+            _, state = model.forward_with_state(ids[:, :-1])
+        if state is None:
+            state = model.initial_state(1, device=args.device)
+        sys.stdout.write(prompt if args.prompt else "")
+        for token in sample_iter(
+            model.step,
+            state,
+            ids[:, -1],
+            args.length,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            generator=generator,
+        ):
+            sys.stdout.write(vocab.decode(token.tolist()))
+            sys.stdout.flush()
+    sys.stdout.write("\n")
     return 0
 
 
@@ -288,6 +353,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-time", type=_positive_float, help="training time budget, seconds")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", help="cpu, cuda, cuda:1, ...")
+    t.add_argument(
+        "--scheduled-sampling",
+        choices=("linear", "exponential", "inverse_sigmoid"),
+        help="language models: scheduled sampling with this teacher-probability decay",
+    )
+    t.add_argument("--ss-k", type=float, help="schedule constant k")
+    t.add_argument("--ss-c", type=float, help="linear schedule slope c")
+    t.add_argument("--ss-min", type=float, help="minimum teacher probability")
     t.add_argument("--T", type=_positive_int, help="sequence length / delay (copy, adding)")
     t.add_argument("--data", help="data file or folder (dataset tasks)")
     t.add_argument("--download", action="store_true", help="download missing data files")
@@ -305,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--T", type=_positive_int, help="evaluate at another length/delay (copy, adding)"
     )
     e.add_argument("--json", action="store_true", help="one line of JSON")
+    e.add_argument("--data", help="language models: bpc and loss on this text file")
     e.set_defaults(func=cmd_eval)
 
     d = sub.add_parser("diagnose", help="gradient flow, Jacobian spectra, clipping statistics")
@@ -319,6 +393,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--out", required=True, help="folder for the JSON and PNG files")
     d.set_defaults(func=cmd_diagnose)
+
+    sm = sub.add_parser("sample", help="generate text from a trained language model")
+    sm.add_argument("run_dir")
+    sm.add_argument("--prompt", default="", help="text the sample continues (default: a newline)")
+    sm.add_argument("--length", type=_positive_int, default=500, help="characters to generate")
+    sm.add_argument("--temperature", type=_positive_float, default=1.0)
+    sm.add_argument("--top-k", type=_positive_int)
+    sm.add_argument("--top-p", type=_positive_float)
+    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--device", default="cpu")
+    sm.set_defaults(func=cmd_sample)
 
     ls = sub.add_parser("list", help="tasks and models with one-line descriptions")
     ls.add_argument("--json", action="store_true")

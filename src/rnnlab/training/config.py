@@ -8,6 +8,7 @@ from typing import Any
 
 from rnnlab.models.build import ModelConfig
 from rnnlab.tasks.registry import TaskOptions
+from rnnlab.training.scheduled_sampling import SamplingSchedule
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "linear")
@@ -37,6 +38,11 @@ class TrainConfig:
         seed: seeds the parameters, the data stream and every RNG.
         device: ``cpu``, ``cuda``, ``cuda:1``, ...
         eval_batch_size: batch size for evaluation.
+        scheduled_sampling: for generative models (``kind`` lm), train with scheduled
+            sampling (Bengio et al. 2015) under this teacher-probability schedule
+            (``linear``, ``exponential``, ``inverse_sigmoid``); ``None``: teacher forcing.
+        ss_k, ss_c, ss_min: the schedule's constants (see
+            :class:`rnnlab.training.scheduled_sampling.SamplingSchedule`).
     """
 
     optimizer: str = "adam"
@@ -54,6 +60,10 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     eval_batch_size: int = 500
+    scheduled_sampling: str | None = None
+    ss_k: float = 500.0
+    ss_c: float = 1e-4
+    ss_min: float = 0.0
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -76,8 +86,15 @@ class TrainConfig:
             raise ValueError(f"clip must be positive (or omitted), got {self.clip!r}")
         if self.max_time is not None and not self.max_time > 0:
             raise ValueError(f"max_time must be positive seconds, got {self.max_time!r}")
+        if self.scheduled_sampling is not None:
+            self.sampling_schedule()  # validates the schedule's name and constants
         if self.patience is not None and self.patience <= 0:
             raise ValueError(f"patience must be a positive integer, got {self.patience!r}")
+
+    def sampling_schedule(self) -> SamplingSchedule | None:
+        if self.scheduled_sampling is None:
+            return None
+        return SamplingSchedule(self.scheduled_sampling, self.ss_k, self.ss_c, self.ss_min)
 
 
 @dataclass(frozen=True)

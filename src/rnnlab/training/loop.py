@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from rnnlab.cells.base import detach_state
 from rnnlab.cells.hmrnn import HMRNNCell
 from rnnlab.models.build import build_model
 from rnnlab.tasks.base import Task
@@ -40,6 +41,7 @@ from rnnlab.training.checkpoint import (
 from rnnlab.training.config import RunConfig
 from rnnlab.training.evaluate import evaluate
 from rnnlab.training.optim import make_optimizer, make_scheduler
+from rnnlab.training.scheduled_sampling import scheduled_sampling_forward
 
 
 def is_main_process() -> bool:
@@ -125,7 +127,8 @@ def train(
     """Train ``config`` into the run folder ``out_dir`` and return its summary.
 
     With ``resume=True`` training continues from ``out_dir``'s last checkpoint, seeing the
-    same batches it would have seen without the interruption. ``task`` may be passed when
+    same batches it would have seen without the interruption (a streaming task's carried
+    state starts afresh at the resumed step). ``task`` may be passed when
     already built (data generation is never counted in ``max_time``).
     """
     out = Path(out_dir)
@@ -137,6 +140,9 @@ def train(
 
     if task is None:
         task = build_task(config.task, config.task_options)
+    schedule = cfg.sampling_schedule()
+    if schedule is not None and task.kind != "lm":
+        raise ValueError(f"scheduled sampling needs a generative task (kind lm), not {task.kind!r}")
     seed_everything(cfg.seed)
     model = build_model(config.model, task.kind, task.input_size, task.output_size).to(device)
     optimizer = make_optimizer(model, cfg)
@@ -196,6 +202,7 @@ def train(
     # run (Chung et al. anneal it by 0.04 per epoch to 5; a run's length stands in for
     # epochs so the schedule also applies to tasks with fresh data every batch).
     hm_cells = [m for m in model.modules() if isinstance(m, HMRNNCell)]
+    carry: Any = None  # state carried across batches by stateful (streaming) tasks
 
     window: dict[str, float] = {"loss": 0.0, "grad_norm": 0.0, "grad_max": 0.0, "n": 0, "clip": 0}
     stopped = "steps"
@@ -210,7 +217,20 @@ def train(
         for cell in hm_cells:
             cell.set_slope(1.0 + 4.0 * step / cfg.steps)
         batch = task.train_batch(step, cfg.batch_size).to(device)
-        loss = task.loss(model(batch.x, batch.lengths), batch)
+        # streaming tasks: truncated BPTT, the state carried across batches, its graph cut
+        if task.stateful and task.resets_state(step, cfg.batch_size):
+            carry = None
+        state_in = carry if task.stateful else None
+        if schedule is not None:
+            teacher_p = schedule.teacher_probability(step)
+            predictions, state_out = scheduled_sampling_forward(model, batch.x, teacher_p, state_in)
+        elif task.stateful:
+            predictions, state_out = model.forward_with_state(batch.x, state_in)  # type: ignore[operator]
+        else:
+            predictions, state_out = model(batch.x, batch.lengths), None
+        if task.stateful:
+            carry = detach_state(state_out)
+        loss = task.loss(predictions, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         max_norm = cfg.clip if cfg.clip is not None else math.inf
@@ -247,6 +267,11 @@ def train(
                     "grad_norm_max": window["grad_max"],
                     "clipped_fraction": window["clip"] / n,
                     "lr": optimizer.param_groups[0]["lr"],
+                    **(
+                        {"teacher_probability": schedule.teacher_probability(step)}
+                        if schedule is not None
+                        else {}
+                    ),
                     "train_time_s": train_time,
                 }
             )
@@ -307,7 +332,7 @@ def train(
 
 
 def _task_info(task: Task) -> dict[str, Any]:
-    return {
+    info: dict[str, Any] = {
         "kind": task.kind,
         "input_size": task.input_size,
         "output_size": task.output_size,
@@ -316,6 +341,13 @@ def _task_info(task: Task) -> dict[str, Any]:
         "baseline": task.baseline,
         "options": task.options(),
     }
+    vocab = getattr(task, "vocab", None)
+    if vocab is not None:  # generative tasks: the vocabulary travels with the checkpoint
+        info["vocab"] = vocab.to_json()
+    metadata = getattr(task, "metadata", None)
+    if metadata:  # e.g. the corpus checksum and the interpreter version it came from
+        info["metadata"] = metadata
+    return info
 
 
 def read_config(run_dir: str | Path) -> dict[str, Any]:

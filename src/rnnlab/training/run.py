@@ -28,6 +28,8 @@ class TrainedRun:
         kind: ``classify``, ``regress`` or ``tag``.
         model: the model with the best checkpoint's weights, in eval mode.
         summary: the run's ``summary.json`` (empty while training has not finished).
+        task_info: what the run recorded of its task (kind, sizes, the vocabulary of a
+            language model, the corpus metadata).
     """
 
     run_dir: Path
@@ -35,6 +37,7 @@ class TrainedRun:
     kind: str
     model: nn.Module
     summary: dict[str, Any]
+    task_info: dict[str, Any]
 
     def task(self, T: int | None = None) -> Task:
         """Rebuild the run's task (its data must be available); ``T`` overrides its length
@@ -90,4 +93,4 @@ def load(run_dir: str | Path, device: str = "cpu", checkpoint: str = "best") -> 
     model.eval()
     summary_path = folder / "summary.json"
     summary = read_json(summary_path) if summary_path.exists() else {}
-    return TrainedRun(folder, config, info["kind"], model, summary)
+    return TrainedRun(folder, config, info["kind"], model, summary, info)

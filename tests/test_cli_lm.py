@@ -1,0 +1,114 @@
+"""Language models from the command line: train charlm, sample, eval on a text file,
+scheduled sampling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rnnlab.cli import main
+
+
+def write_corpus(path: Path) -> Path:
+    text = "".join(f"the cat {i % 7} sat on the mat.\n" for i in range(400))
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_charlm_train_sample_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = write_corpus(tmp_path / "corpus.txt")
+    out = str(tmp_path / "run")
+    argv = [
+        "train",
+        "charlm",
+        "--data",
+        str(corpus),
+        "--model",
+        "gru",
+        "--hidden",
+        "32",
+        "--layers",
+        "1",
+        "--T",
+        "16",
+        "--batch-size",
+        "8",
+        "--steps",
+        "60",
+        "--eval-every",
+        "30",
+        "--lr",
+        "1e-2",
+        "--out",
+        out,
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["main_metric"] == "bpc"
+    assert summary["metrics"]["val"]["bpc"] < summary["baseline"]  # beats the unigram model
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert "vocab" in config["task_info"] and config["task_info"]["kind"] == "lm"
+    capsys.readouterr()
+
+    sample = ["sample", out, "--prompt", "the ", "--length", "40", "--seed", "3"]
+    assert main(sample) == 0
+    first = capsys.readouterr().out
+    assert main(sample) == 0
+    assert capsys.readouterr().out == first  # deterministic for a seed
+    assert first.startswith("the ") and len(first.rstrip("\n")) == 44
+    assert main([*sample[:-1], "4", "--top-k", "3", "--temperature", "0.5"]) == 0
+    capsys.readouterr()
+
+    other = tmp_path / "other.txt"
+    other.write_text("the mat sat on the cat! \u00e9\n", encoding="utf-8")
+    assert main(["eval", out, "--data", str(other)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["unknown"] == 2 and result["bpc"] > 0  # "!" and "é" are unseen characters
+    assert result["bpc"] == pytest.approx(result["loss"] / 0.6931471805599453)
+
+
+def test_scheduled_sampling_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = write_corpus(tmp_path / "corpus.txt")
+    out = str(tmp_path / "ss")
+    argv = [
+        "train",
+        "charlm",
+        "--data",
+        str(corpus),
+        "--model",
+        "lstm",
+        "--hidden",
+        "16",
+        "--layers",
+        "1",
+        "--T",
+        "8",
+        "--batch-size",
+        "4",
+        "--steps",
+        "10",
+        "--eval-every",
+        "5",
+        "--scheduled-sampling",
+        "linear",
+        "--ss-k",
+        "1",
+        "--ss-c",
+        "0.05",
+        "--out",
+        out,
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    lines = [json.loads(x) for x in (tmp_path / "ss" / "metrics.jsonl").read_text().splitlines()]
+    probs = [r["teacher_probability"] for r in lines if r["split"] == "train"]
+    assert probs == pytest.approx([1 - 0.05 * 5, 1 - 0.05 * 10])
+    capsys.readouterr()
+    assert (
+        main(["train", "copy", "--scheduled-sampling", "linear", "--out", str(tmp_path / "x")]) == 2
+    )
+    assert "generative task" in capsys.readouterr().err
+    assert main(["sample", str(tmp_path / "ss"), "--length", "5"]) == 0
