@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from rnnlab.tasks.base import IGNORE_INDEX, KINDS, Batch, DatasetTask
+from rnnlab.tasks.base import IGNORE_INDEX, Batch, DatasetTask
 from rnnlab.tasks.splits import (
     TEST_SPLIT_SEED,
     TEST_STREAM,
@@ -40,6 +40,8 @@ from rnnlab.tasks.splits import (
     describe_sizes,
     hold_out,
 )
+
+DATA_KINDS = ("classify", "regress", "tag")  # the kinds a user data file can hold
 
 VAL_FRACTION = 0.1
 TEST_FRACTION = 0.1
@@ -74,8 +76,8 @@ def read_npz(path: Path) -> tuple[dict[str, Arrays], str | None]:
     kind = None
     if "kind" in raw:
         kind = str(raw["kind"])
-        if kind not in KINDS:
-            raise ValueError(f"{path}: kind {kind!r}, expected one of {', '.join(KINDS)}")
+        if kind not in DATA_KINDS:
+            raise ValueError(f"{path}: kind {kind!r}, expected one of {', '.join(DATA_KINDS)}")
     splits: dict[str, Arrays] = {}
     for s in SPLITS:
         if f"x{s}" not in raw and f"y{s}" not in raw:
