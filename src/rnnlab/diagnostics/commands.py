@@ -1,5 +1,6 @@
 """What ``rnnlab diagnose`` runs: gradient flow, Jacobian spectra and clipping statistics
-for freshly initialised models and for trained run folders, written as JSON and PNG."""
+for freshly initialised models and for trained run folders, and exposure bias of trained
+generative models, written as JSON and PNG."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from rnnlab.diagnostics.exposure import ExposureCurve, exposure_bias
 from rnnlab.diagnostics.gradflow import GradientFlow, gradient_flow
 from rnnlab.diagnostics.jacobian import JacobianSpectrum, jacobian_spectrum
-from rnnlab.diagnostics.plots import plot_clipping, plot_gradflow, plot_jacobian
+from rnnlab.diagnostics.plots import (
+    plot_clipping,
+    plot_exposure,
+    plot_gradflow,
+    plot_jacobian,
+)
 from rnnlab.models.build import build_model
+from rnnlab.models.language import LanguageModel
 from rnnlab.tasks.base import Batch, Task
+from rnnlab.tasks.hmm import HMMTask
 from rnnlab.tasks.registry import TaskOptions, build_task
 from rnnlab.training.checkpoint import read_json, write_json
 from rnnlab.training.resolve import resolve_config
@@ -108,3 +117,61 @@ def diagnose_clipping(run_dir: str, out_dir: Path) -> dict[str, Any]:
     write_json(out_dir / "clipping_stats.json", stats)
     plot_clipping(data["grad_norm"], data["clip"], out_dir / "clipping.png", f"{run_dir}")
     return stats
+
+
+def diagnose_exposure(
+    run_dirs: list[str],
+    out_dir: str | Path,
+    num_sequences: int = 256,
+    length: int | None = None,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Exposure bias of trained ``hmm`` runs: the exact per-position KL from the true
+    process along free-running and teacher-forced prefixes
+    (:func:`rnnlab.diagnostics.exposure.exposure_bias`).
+
+    Every run is measured with the same ``seed``, so on the same true (teacher-forced)
+    prefixes; ``length`` defaults to each run's training length ``T``. Writes
+    ``exposure.json`` ({run label: {"kl_free": [...], "kl_teacher_forced": [...],
+    "mean_kl_free": x, "mean_kl_teacher_forced": y, ...}}, labels are the run folders'
+    names) and ``exposure.png``, and returns the JSON's content.
+    """
+    if not run_dirs:
+        raise ValueError("diagnose exposure needs at least one run folder")
+    names = [Path(d).name for d in run_dirs]
+    curves: dict[str, ExposureCurve] = {}
+    results: dict[str, dict[str, Any]] = {}
+    for run_dir, name in zip(run_dirs, names, strict=True):
+        run = load(run_dir)
+        task = run.task()
+        if not isinstance(task, HMMTask):
+            raise ValueError(
+                f"run {run_dir} was trained on task {run.config.task!r}; exposure bias is "
+                "measured on the hmm task"
+            )
+        model = run.model
+        if not isinstance(model, LanguageModel):
+            raise ValueError(f"run {run_dir} holds a {type(model).__name__}, not a LanguageModel")
+        label = name if names.count(name) == 1 else str(run_dir)
+        curve = exposure_bias(
+            model.step,
+            model.initial_state,
+            task.process,
+            num_sequences,
+            length if length is not None else task.T,
+            torch.Generator().manual_seed(seed),
+            task.start_token,
+        )
+        curves[label] = curve
+        results[label] = {
+            "run": str(run_dir),
+            "cell": run.config.model.cell,
+            "baseline_bpc": task.baseline,
+            **curve.to_dict(),
+        }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "exposure.json", results)
+    title = "exposure bias: solid free-running, dashed teacher-forced"
+    plot_exposure(curves, out / "exposure.png", title)
+    return results

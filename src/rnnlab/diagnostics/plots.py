@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from rnnlab.diagnostics.exposure import ExposureCurve
 from rnnlab.diagnostics.gradflow import GradientFlow
 from rnnlab.diagnostics.jacobian import JacobianSpectrum
 from rnnlab.training.checkpoint import atomic_write
@@ -80,6 +81,36 @@ def plot_clipping(norms: Sequence[float], clip: float | None, path: Path, title:
     ax.set_ylabel("pre-clip gradient norm")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_exposure(results: Mapping[str, ExposureCurve], path: Path, title: str) -> None:
+    """Per model: mean KL(P_true || Q_model) against the position, free-running (solid) and
+    teacher-forced (dashed) in one colour, with bands of two standard errors."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for name, curve in results.items():
+        t = range(1, curve.kl.numel() + 1)
+        (line,) = ax.plot(t, curve.kl.tolist(), label=f"{name} free-running ({curve.mean_kl:.4f})")
+        color = line.get_color()
+        ax.plot(
+            t,
+            curve.kl_teacher_forced.tolist(),
+            ls="--",
+            color=color,
+            label=f"{name} teacher-forced ({curve.mean_kl_teacher_forced:.4f})",
+        )
+        bands = ((curve.kl, curve.kl_se), (curve.kl_teacher_forced, curve.kl_teacher_forced_se))
+        for kl, se in bands:
+            low, high = (kl - 2 * se).tolist(), (kl + 2 * se).tolist()
+            ax.fill_between(t, low, high, color=color, alpha=0.12, lw=0)
+    ax.set_xlabel("position t (symbols generated)")
+    ax.set_ylabel("KL(P_true || Q_model), nats")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

@@ -7,6 +7,7 @@ from rnnlab.tasks.charlm import EVAL_STREAMS, CharLMTask, stream_batch
 from rnnlab.tasks.copy import CopyTask, copy_baseline, make_copy_batch
 from rnnlab.tasks.corpora import python_stdlib_corpus, read_text_file, tinyshakespeare
 from rnnlab.tasks.download import cache_root, fetch
+from rnnlab.tasks.hmm import BeliefState, HMMProcess, HMMTask
 from rnnlab.tasks.idx import read_idx
 from rnnlab.tasks.mnist import PermutedMNISTTask, SequentialMNISTTask, pmnist_permutation
 from rnnlab.tasks.mnist1d import MNIST1DTask, load_mnist1d
@@ -19,11 +20,14 @@ __all__ = [
     "IGNORE_INDEX",
     "AddingTask",
     "Batch",
+    "BeliefState",
     "CharLMTask",
     "CharVocab",
     "CopyTask",
     "DatasetTask",
     "GeneratedTask",
+    "HMMProcess",
+    "HMMTask",
     "MNIST1DTask",
     "PermutedMNISTTask",
     "SequentialMNISTTask",

@@ -10,6 +10,7 @@ from rnnlab.tasks.base import Task
 from rnnlab.tasks.byod import UserDataTask
 from rnnlab.tasks.charlm import CharLMTask
 from rnnlab.tasks.copy import CopyTask
+from rnnlab.tasks.hmm import HMMTask
 from rnnlab.tasks.mnist import PermutedMNISTTask, SequentialMNISTTask
 from rnnlab.tasks.mnist1d import MNIST1DTask
 
@@ -133,3 +134,10 @@ register_task(
     _shakespeare,
     {"T", "data", "download", "cache_dir"},
 )
+
+
+def _hmm(o: TaskOptions) -> Task:
+    return HMMTask(T=o.T if o.T is not None else 64, seed=o.seed)
+
+
+register_task("hmm", HMMTask.description, _hmm, {"T"})
