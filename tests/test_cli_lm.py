@@ -112,3 +112,32 @@ def test_scheduled_sampling_run(tmp_path: Path, capsys: pytest.CaptureFixture[st
     )
     assert "generative task" in capsys.readouterr().err
     assert main(["sample", str(tmp_path / "ss"), "--length", "5"]) == 0
+
+
+def test_exposure_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tmp_path / "hmm")
+    argv = [
+        "train",
+        "hmm",
+        "--T",
+        "12",
+        "--hidden",
+        "8",
+        "--steps",
+        "20",
+        "--eval-every",
+        "20",
+        "--out",
+        out,
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    capsys.readouterr()
+    diag = tmp_path / "diag"
+    argv = ["diagnose", "exposure", "--run", out, "--rows", "16", "--out", str(diag)]
+    assert main(argv) == 0
+    data = json.loads((diag / "exposure.json").read_text())
+    entry = next(iter(data.values()))
+    assert len(entry["kl_free"]) == 12 and len(entry["kl_teacher_forced"]) == 12
+    assert entry["mean_kl_free"] > 0 and (diag / "exposure.png").is_file()
+    assert "mean KL free-running" in capsys.readouterr().out

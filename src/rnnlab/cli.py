@@ -266,6 +266,20 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from rnnlab.diagnostics import commands
 
     out = Path(args.out)
+    if args.what == "exposure":
+        if not args.run:
+            raise ValueError("diagnose exposure needs --run <run dir> (runs trained on hmm)")
+        results = commands.diagnose_exposure(
+            args.run, out, num_sequences=args.rows or 256, seed=args.seed
+        )
+        for label, r in results.items():
+            print(
+                f"{label:<28} mean KL free-running {r['mean_kl_free']:.4f} nats, "
+                f"teacher-forced {r['mean_kl_teacher_forced']:.4f} "
+                f"(x{r['free_over_teacher_forced']:.2f})"
+            )
+        print(f"results: {out}/exposure.json  figure: {out}/exposure.png")
+        return 0
     if args.what == "clipping":
         if not args.run:
             raise ValueError("diagnose clipping needs --run <run dir>")
@@ -286,7 +300,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         raise ValueError("nothing to diagnose: give --models a,b (at initialisation) or --run DIR")
     title = f"{args.task} T={args.T}" if args.models and args.T else ""
     if args.what == "gradflow":
-        flows = commands.diagnose_gradflow(subjects, out, rows=args.rows, title=title)
+        flows = commands.diagnose_gradflow(subjects, out, rows=args.rows or 32, title=title)
         for label, flow in flows.items():
             print(f"{label:<32} ||dL/dh_1|| / ||dL/dh_T|| = {flow.ratio_first_last:.3g}")
         print(f"results: {out}/gradflow.json  figure: {out}/gradflow.png")
@@ -381,15 +395,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", help="language models: bpc and loss on this text file")
     e.set_defaults(func=cmd_eval)
 
-    d = sub.add_parser("diagnose", help="gradient flow, Jacobian spectra, clipping statistics")
-    d.add_argument("what", choices=("gradflow", "jacobian", "clipping"))
+    d = sub.add_parser(
+        "diagnose", help="gradient flow, Jacobian spectra, clipping statistics, exposure bias"
+    )
+    d.add_argument("what", choices=("gradflow", "jacobian", "clipping", "exposure"))
     d.add_argument("--models", type=lambda s: s.split(","), help="cells at initialisation: a,b,c")
     d.add_argument("--run", action="append", help="a trained run folder (repeatable)")
     d.add_argument("--task", default="copy", help="task for --models (default copy)")
     d.add_argument("--T", type=_positive_int, help="sequence length / delay for --models")
     d.add_argument("--data", help="data file or folder for --models on a dataset task")
     d.add_argument("--hidden", type=_positive_int, help="hidden size for --models")
-    d.add_argument("--rows", type=_positive_int, default=32, help="sequences in the probe batch")
+    d.add_argument(
+        "--rows",
+        type=_positive_int,
+        help="sequences: the gradflow probe batch (default 32), exposure samples (256)",
+    )
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--out", required=True, help="folder for the JSON and PNG files")
     d.set_defaults(func=cmd_diagnose)

@@ -134,7 +134,9 @@ def build_model(config: ModelConfig, kind: str, input_size: int, output_size: in
     if config.deep_output is not None:
         head = DeepOutput(layers.output_size, config.deep_output, output_size)
     if kind == "lm":
-        return LanguageModel(vocab_size, layers, dropout=config.dropout, head=head)
+        return LanguageModel(
+            vocab_size, layers, dropout=config.dropout, head=head, output_size=output_size
+        )
     if kind in ("classify", "regress"):
         return Seq2Vec(layers, output_size, head=head)
     if kind == "tag":

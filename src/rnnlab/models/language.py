@@ -29,6 +29,8 @@ class LanguageModel(nn.Module):
         layers: a left-to-right sequence layer taking ``embedding_size`` features.
         dropout: dropout on embeddings and top outputs.
         head: replaces the linear output layer (e.g. a deep output MLP).
+        output_size: tokens the model predicts, ``0..output_size-1`` (default ``vocab_size``;
+            fewer when the input vocabulary has a start symbol that is never predicted).
 
     Shapes: ``x (B, T)`` long -> logits ``(B, T, V)``; :meth:`step`: ``(B,)`` -> ``(B, V)``.
 
@@ -44,9 +46,12 @@ class LanguageModel(nn.Module):
         layers: SequenceLayer,
         dropout: float = 0.0,
         head: nn.Module | None = None,
+        output_size: int | None = None,
     ) -> None:
         super().__init__()
         check_positive("vocab_size", vocab_size)
+        output_size = vocab_size if output_size is None else output_size
+        check_positive("output_size", output_size)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         if any(isinstance(m, Bidirectional) for m in layers.modules()):
@@ -54,9 +59,9 @@ class LanguageModel(nn.Module):
         self.embedding = nn.Embedding(vocab_size, layers.input_size)
         self.layers = layers
         self.dropout = nn.Dropout(dropout)
-        self.head = head if head is not None else nn.Linear(layers.output_size, vocab_size)
+        self.head = head if head is not None else nn.Linear(layers.output_size, output_size)
         self.input_size = vocab_size
-        self.output_size = vocab_size
+        self.output_size = output_size
 
     def initial_state(
         self, batch: int, *, device: Any = None, dtype: torch.dtype | None = None
