@@ -9,7 +9,31 @@ from rnnlab.layers.base import SequenceLayer
 from rnnlab.models.deep_output import check_head
 
 
-class Seq2Vec(nn.Module):
+class _HeadOverLayers(nn.Module):
+    """A layer stack and a head (linear unless given, e.g. a DeepOutput MLP) on its outputs;
+    subclasses say what the head reads in :meth:`readout`."""
+
+    def __init__(
+        self, layers: SequenceLayer, output_size: int, head: nn.Module | None = None
+    ) -> None:
+        super().__init__()
+        check_positive("output_size", output_size)
+        self.layers = layers
+        if head is not None:
+            check_head(head, layers.output_size, output_size)
+        self.head = head if head is not None else nn.Linear(layers.output_size, output_size)
+        self.input_size = layers.input_size
+        self.output_size = output_size
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        y, _ = self.layers(x, lengths=lengths)  # (B, T, H)
+        return self.readout(y, lengths)
+
+    def readout(self, y: Tensor, lengths: Tensor | None = None) -> Tensor:
+        raise NotImplementedError
+
+
+class Seq2Vec(_HeadOverLayers):
     r"""Sequence classifier / regressor: :math:`o = W \, s(h_{1..T}) + b`.
 
     ``s`` is the layer stack's summary of the sequence (its last real output; for a
@@ -23,49 +47,17 @@ class Seq2Vec(nn.Module):
         logits = model(torch.randn(8, 40, 1))
     """
 
-    def __init__(
-        self, layers: SequenceLayer, output_size: int, head: nn.Module | None = None
-    ) -> None:
-        super().__init__()
-        check_positive("output_size", output_size)
-        self.layers = layers
-        if head is not None:  # e.g. a DeepOutput MLP instead of the linear head
-            check_head(head, layers.output_size, output_size)
-        self.head = head if head is not None else nn.Linear(layers.output_size, output_size)
-        self.input_size = layers.input_size
-        self.output_size = output_size
-
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        y, _ = self.layers(x, lengths=lengths)  # (B, T, H)
-        return self.readout(y, lengths)
-
     def readout(self, y: Tensor, lengths: Tensor | None = None) -> Tensor:
         """The head on the layers' outputs ``y (B, T, H)``: ``(B, output_size)``."""
         return self.head(self.layers.summary(y, lengths))
 
 
-class Tagger(nn.Module):
+class Tagger(_HeadOverLayers):
     r"""Per-step tagger (aligned seq->seq): :math:`o_t = W h_t + b` for every step.
 
     Shapes: ``x (B, T, D)``, ``lengths (B,)`` -> ``(B, T, output_size)``; outputs at padded
     steps are the head applied to zeros and must be ignored by the loss.
     """
-
-    def __init__(
-        self, layers: SequenceLayer, output_size: int, head: nn.Module | None = None
-    ) -> None:
-        super().__init__()
-        check_positive("output_size", output_size)
-        self.layers = layers
-        if head is not None:  # e.g. a DeepOutput MLP instead of the linear head
-            check_head(head, layers.output_size, output_size)
-        self.head = head if head is not None else nn.Linear(layers.output_size, output_size)
-        self.input_size = layers.input_size
-        self.output_size = output_size
-
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        y, _ = self.layers(x, lengths=lengths)  # (B, T, H)
-        return self.readout(y, lengths)
 
     def readout(self, y: Tensor, lengths: Tensor | None = None) -> Tensor:
         """The head on the layers' outputs ``y (B, T, H)``: ``(B, T, output_size)``."""
