@@ -1,21 +1,44 @@
 #!/usr/bin/env bash
-# Quality runs behind the figures reported for the foundation issue (see benchmarks/RESULTS.md).
-# Each is an ordinary `rnnlab train` with the task's defaults unless a flag says otherwise;
-# the figures come from each run folder's summary.json. About 45 minutes on 2 CPU cores.
+# The quality runs behind the figures in benchmarks/RESULTS.md. Each is an ordinary
+# `rnnlab` command with the task's defaults unless a flag says otherwise; the figures come
+# from each run folder's summary.json (or the JSON the command prints). About 1.5 hours on
+# 2 CPU cores, run one after another.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RNNLAB=${RNNLAB:-.venv/bin/rnnlab}
-OUT=${OUT:-runs/targets}
+R=${RNNLAB:-.venv/bin/rnnlab}
+O=${OUT:-runs/targets}
 
-# MNIST-1D, GRU with the task's defaults (target: test accuracy >= 0.98 in <= 5 minutes)
-$RNNLAB train mnist1d --model gru --out "$OUT/mnist1d-gru" --overwrite --quiet
-# MNIST-1D, the best recurrent model we found (aim: >= 0.99)
-$RNNLAB train mnist1d --model gru --bidirectional --out "$OUT/mnist1d-bigru" --overwrite --quiet
-# Adding problem T=200, LSTM with the task's defaults (target: test MSE < 0.01 in <= 20 minutes)
-$RNNLAB train adding --model lstm --T 200 --out "$OUT/adding-lstm" --overwrite --quiet
-# Copy task T=100 with each plain cell, the task's defaults (baseline 0.1733)
+# --- foundation (issue 2) ---
+$R train mnist1d --model gru --out "$O/mnist1d-gru" --overwrite --quiet
+$R train mnist1d --model gru --bidirectional --out "$O/mnist1d-bigru" --overwrite --quiet
+$R train adding --model lstm --T 200 --out "$O/adding-lstm" --overwrite --quiet
 for model in elman lstm gru; do
-  $RNNLAB train copy --model "$model" --T 100 --out "$OUT/copy-$model" --overwrite --quiet
+  $R train copy --model "$model" --T 100 --out "$O/copy100-$model" --overwrite --quiet
 done
-# Speed ratios against torch.nn (targets: generic <= 1.2, fast <= 1.05)
-$RNNLAB bench
+$R bench
+
+# --- vanishing gradients, orthogonal and unitary RNNs (issue 4), 120 s of training each ---
+$R train copy --model exprnn --T 200 --max-time 120 --out "$O/copy200-exprnn" --overwrite --quiet
+$R train copy --model lstm --hidden 90 --T 200 --max-time 120 --out "$O/copy200-lstm" --overwrite --quiet
+$R train copy --model elman --hidden 190 --T 200 --max-time 120 --out "$O/copy200-elman" --overwrite --quiet
+$R diagnose gradflow --models elman,lstm,exprnn --task copy --T 200 --out "$O/gradflow-init"
+$R diagnose gradflow --run "$O/copy200-elman" --run "$O/copy200-lstm" --run "$O/copy200-exprnn" \
+  --out "$O/gradflow-trained"
+for T in 400 1000; do $R eval "$O/copy200-exprnn" --T "$T" --splits test --json; done
+$R train adding --model exprnn --T 400 --max-time 600 --out "$O/adding400-exprnn" --overwrite --quiet
+$R train copy --model exprnn --T 1000 --max-time 480 --eval-every 25 --out "$O/copy1000-exprnn" \
+  --overwrite --quiet
+
+# --- multiscale (issue 5), the same 120 s budget ---
+$R train copy --model clockwork --T 200 --max-time 120 --out "$O/copy200-clockwork" --overwrite --quiet
+$R train copy --model dilated --cell gru --layers 4 --T 200 --max-time 120 \
+  --out "$O/copy200-dilated-gru" --overwrite --quiet
+$R train copy --model gru --T 200 --max-time 120 --out "$O/copy200-gru" --overwrite --quiet
+$R diagnose gradflow --models elman,clockwork --task copy --T 200 --hidden 128 \
+  --out "$O/gradflow-clockwork"
+
+# --- exposure bias on a known distribution (issue 3) ---
+$R train hmm --model lstm --out "$O/hmm-tf" --overwrite --quiet
+$R train hmm --model lstm --scheduled-sampling inverse_sigmoid --ss-k 300 --out "$O/hmm-ss" \
+  --overwrite --quiet
+$R diagnose exposure --run "$O/hmm-tf" --run "$O/hmm-ss" --rows 1024 --out "$O/exposure"
