@@ -130,17 +130,9 @@ def compare(
     return statistics.median(num), statistics.median(den)
 
 
-def _run_one(name: str, sizes: dict[str, int], repeats: int) -> BenchResult:
-    family_name, variant = name.split("_")[:2]
-    family, fast = _FAMILIES[family_name], _VARIANTS[variant]
-    B, T, D, H = sizes["B"], sizes["T"], sizes["D"], sizes["H"]
-    cell = family.cell(D, H)
-    ours = Recurrent(cell, fast=fast)
-    theirs = family.torch_module(D, H)
-    theirs.load_state_dict({k: v.detach().clone() for k, v in cell.fused_weights().items()})
-    x = torch.randn(B, T, D)
-    num_s, den_s = compare(_train_step(ours, x), _train_step(theirs, x), repeats)
-    config: dict[str, Any] = {
+def _timing_config(sizes: dict[str, int], repeats: int) -> dict[str, Any]:
+    """What a result was measured under, stored beside its ratio."""
+    return {
         **sizes,
         "device": "cpu",
         "dtype": "float32",
@@ -151,6 +143,19 @@ def _run_one(name: str, sizes: dict[str, int], repeats: int) -> BenchResult:
         "pass": "forward+backward",
         "torch": torch.__version__,
     }
+
+
+def _run_one(name: str, sizes: dict[str, int], repeats: int) -> BenchResult:
+    family_name, variant = name.split("_")[:2]
+    family, fast = _FAMILIES[family_name], _VARIANTS[variant]
+    B, T, D, H = sizes["B"], sizes["T"], sizes["D"], sizes["H"]
+    cell = family.cell(D, H)
+    ours = Recurrent(cell, fast=fast)
+    theirs = family.torch_module(D, H)
+    theirs.load_state_dict({k: v.detach().clone() for k, v in cell.fused_weights().items()})
+    x = torch.randn(B, T, D)
+    num_s, den_s = compare(_train_step(ours, x), _train_step(theirs, x), repeats)
+    config = _timing_config(sizes, repeats)
     return BenchResult(
         name=name,
         ratio=num_s / den_s,
@@ -179,17 +184,7 @@ def _run_structured(name: str, quick: bool, repeats: int) -> BenchResult:
     dense = Recurrent(ElmanCell(D, H), fast=False)
     x = torch.randn(B, T, D)
     num_s, den_s = compare(_train_step(structured, x), _train_step(dense, x), repeats)
-    config: dict[str, Any] = {
-        **sizes,
-        "device": "cpu",
-        "dtype": "float32",
-        "threads": torch.get_num_threads(),
-        "repeats": repeats,
-        "warmup": WARMUP,
-        "statistic": "median",
-        "pass": "forward+backward",
-        "torch": torch.__version__,
-    }
+    config = _timing_config(sizes, repeats)
     if isinstance(cell, ClockworkCell):
         config["periods"] = list(cell.periods)
     return BenchResult(
