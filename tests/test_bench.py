@@ -35,6 +35,7 @@ def test_names_and_selection() -> None:
         "elman_fast_vs_torch",
         "clockwork_vs_dense_elman",
         "urnn_vs_dense_elman",
+        "lm_sampling_carried_vs_recompute",
     ]
     with pytest.raises(ValueError, match="'nope'"):
         run_benchmarks(select="nope", quick=True)
@@ -47,3 +48,9 @@ def test_threads_are_restored() -> None:
     results = run_benchmarks(select="elman_fast", repeats=1, quick=True, threads=before + 1)
     assert results[0].config["threads"] == before + 1
     assert torch.get_num_threads() == before
+
+
+def test_quick_sampling_benchmark() -> None:
+    (result,) = run_benchmarks(select="sampling", repeats=1, quick=True)
+    assert result.name == "lm_sampling_carried_vs_recompute"
+    assert result.config["tokens_per_s_carried"] > 0 and result.numerator_s > 0

@@ -42,6 +42,9 @@ CLOCKWORK_BENCH = "clockwork_vs_dense_elman"
 URNN_BENCH = "urnn_vs_dense_elman"
 STRUCTURED_BENCHES = (CLOCKWORK_BENCH, URNN_BENCH)
 STRUCTURED_SIZES: dict[str, int] = {"B": 64, "T": 256, "D": 32, "H": 1024, "modules": 8}
+SAMPLING_BENCH = "lm_sampling_carried_vs_recompute"
+SAMPLING_SIZES: dict[str, int] = {"V": 65, "E": 512, "H": 512, "layers": 2, "tokens": 1000}
+SAMPLING_QUICK_SIZES: dict[str, int] = {"V": 11, "E": 8, "H": 8, "layers": 2, "tokens": 12}
 STRUCTURED_QUICK_SIZES: dict[str, int] = {"B": 4, "T": 8, "D": 3, "H": 16, "modules": 8}
 
 
@@ -84,7 +87,7 @@ _VARIANTS: dict[str, bool] = {"generic": False, "fast": True}  # name part -> Re
 def benchmark_names() -> list[str]:
     """Every benchmark, in the order :func:`run_benchmarks` runs them."""
     pairs = [f"{family}_{variant}_vs_torch" for family in _FAMILIES for variant in _VARIANTS]
-    return [*pairs, *STRUCTURED_BENCHES]
+    return [*pairs, *STRUCTURED_BENCHES, SAMPLING_BENCH]
 
 
 def _train_step(module: nn.Module, x: Tensor) -> Callable[[], None]:
@@ -198,6 +201,55 @@ def _run_structured(name: str, quick: bool, repeats: int) -> BenchResult:
     )
 
 
+def _run_sampling(quick: bool, repeats: int) -> BenchResult:
+    """Generating ``tokens`` tokens from a 2-layer LSTM language model: one step at a time
+    with the state carried (``LanguageModel.step``) vs re-reading the whole prefix at every
+    step, as a model without a recurrent state (or a Transformer without a KV cache) must.
+    Greedy decoding, so both produce the same tokens (checked). One warm-up and one timed
+    run per side whatever ``repeats`` says (a recomputing run takes over a minute).
+    """
+    from rnnlab.decoding import greedy
+    from rnnlab.layers.build import build_layers
+    from rnnlab.models.language import LanguageModel
+
+    sizes = SAMPLING_QUICK_SIZES if quick else SAMPLING_SIZES
+    V, E, H, L, n = sizes["V"], sizes["E"], sizes["H"], sizes["layers"], sizes["tokens"]
+    model = LanguageModel(V, build_layers("lstm", E, H, num_layers=L)).eval()
+    start = torch.zeros(1, dtype=torch.long)
+    produced: dict[str, Tensor] = {}
+
+    def carried() -> None:
+        with torch.no_grad():
+            produced["carried"] = greedy(model.step, None, start, n)[0]
+
+    def recompute() -> None:
+        tokens = [int(start)]
+        with torch.no_grad():
+            for _ in range(n):
+                logits = model(torch.tensor([tokens]))  # (1, t, V): the whole prefix again
+                tokens.append(int(logits[0, -1].argmax()))
+        produced["recompute"] = torch.tensor(tokens[1:])
+
+    # the recomputing side takes over a minute a run at full size: one warm-up, one timed run
+    num_s, den_s = compare(carried, recompute, 1, warmup=1)
+    if not torch.equal(produced["carried"], produced["recompute"]):
+        raise RuntimeError("carried-state and recomputed greedy decoding disagree")
+    config = _timing_config(sizes, 1)
+    config["warmup"] = 1
+    config["pass"] = "generation (no gradient)"
+    config["tokens_per_s_carried"] = n / num_s
+    config["tokens_per_s_recompute"] = n / den_s
+    return BenchResult(
+        name=SAMPLING_BENCH,
+        ratio=num_s / den_s,
+        numerator=f"LanguageModel.step, state carried ({n} tokens, {n / num_s:.0f} tok/s)",
+        denominator=f"recompute the prefix every token ({n / den_s:.0f} tok/s)",
+        numerator_s=num_s,
+        denominator_s=den_s,
+        config=config,
+    )
+
+
 def run_benchmarks(
     select: str | None = None,
     repeats: int = 5,
@@ -240,6 +292,8 @@ def run_benchmarks(
             return [
                 _run_structured(name, quick, repeats)
                 if name in STRUCTURED_BENCHES
+                else _run_sampling(quick, repeats)
+                if name == SAMPLING_BENCH
                 else _run_one(name, sizes, repeats)
                 for name in names
             ]
