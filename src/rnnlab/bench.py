@@ -201,12 +201,12 @@ def _run_structured(name: str, quick: bool, repeats: int) -> BenchResult:
     )
 
 
-def _run_sampling(quick: bool, repeats: int) -> BenchResult:
+def _run_sampling(quick: bool) -> BenchResult:
     """Generating ``tokens`` tokens from a 2-layer LSTM language model: one step at a time
     with the state carried (``LanguageModel.step``) vs re-reading the whole prefix at every
     step, as a model without a recurrent state (or a Transformer without a KV cache) must.
     Greedy decoding, so both produce the same tokens (checked). One warm-up and one timed
-    run per side whatever ``repeats`` says (a recomputing run takes over a minute).
+    run per side, whatever ``run_benchmarks``' ``repeats`` (recomputing takes over a minute).
     """
     from rnnlab.decoding import greedy
     from rnnlab.layers.build import build_layers
@@ -292,7 +292,7 @@ def run_benchmarks(
             return [
                 _run_structured(name, quick, repeats)
                 if name in STRUCTURED_BENCHES
-                else _run_sampling(quick, repeats)
+                else _run_sampling(quick)
                 if name == SAMPLING_BENCH
                 else _run_one(name, sizes, repeats)
                 for name in names
