@@ -82,7 +82,8 @@ class ModelConfig:
 
 def build_model(config: ModelConfig, kind: str, input_size: int, output_size: int) -> nn.Module:
     """A :class:`Seq2Vec` (``kind`` classify/regress), :class:`Tagger` (``kind`` tag) or
-    :class:`LanguageModel` (``kind`` lm, ``input_size`` = ``output_size`` = vocabulary)."""
+    :class:`LanguageModel` (``kind`` lm: ``input_size`` tokens read, ``output_size`` tokens
+    predicted; they differ when the input has a start symbol that is never a target)."""
     check_model(config.cell, config.inner_cell)
     vocab_size = input_size
     if kind == "lm":  # the layers read embeddings
