@@ -21,8 +21,10 @@ class LanguageModel(nn.Module):
 
     There is no Markov assumption: :math:`s_t` summarises the whole prefix. Training feeds
     the true previous tokens (teacher forcing); :meth:`step` feeds one token at a time for
-    generation with :mod:`rnnlab.decoding`. Dropout (``dropout``) is applied to the
-    embeddings and to the top layer's outputs (Zaremba et al. 2014).
+    generation with :mod:`rnnlab.decoding`; :meth:`forward_hidden` and :meth:`step_hidden`
+    also return the hidden-state sequence :math:`h_t` (professor forcing). Dropout
+    (``dropout``) is applied to the embeddings and to the top layer's outputs (Zaremba et
+    al. 2014).
 
     Args:
         vocab_size: V, tokens ``0..V-1``.
@@ -73,6 +75,15 @@ class LanguageModel(nn.Module):
     ) -> tuple[Tensor, State]:
         """Logits for every position and the state after the last one (truncated BPTT
         carries it into the next chunk)."""
+        logits, _, state = self.forward_hidden(x, state, lengths)
+        return logits, state
+
+    def forward_hidden(
+        self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, State]:
+        """Logits ``(B, T, V)``, the top layer's outputs :math:`h_t` ``(B, T, H)`` (before
+        dropout; the hidden-state sequence professor forcing's discriminator reads) and the
+        state after the last position."""
         if x.dim() != 2 or x.dtype != torch.long:
             raise ValueError(
                 f"language model input must be token ids of shape (B, T), dtype long; got "
@@ -85,7 +96,7 @@ class LanguageModel(nn.Module):
             )
         e = self.dropout(self.embedding(x))  # (B, T, E)
         y, state = self.layers(e, state, lengths)  # (B, T, H)
-        return self.head(self.dropout(y)), state  # (B, T, V)
+        return self.head(self.dropout(y)), y, state  # (B, T, V), (B, T, H)
 
     def forward(
         self, x: Tensor, lengths: Tensor | None = None, state: State | None = None
@@ -96,3 +107,8 @@ class LanguageModel(nn.Module):
         """One generation step: ``token (B,)`` -> next-token logits ``(B, V)`` and state."""
         logits, state = self.forward_with_state(token.view(-1, 1), state)
         return logits[:, -1], state
+
+    def step_hidden(self, token: Tensor, state: State | None) -> tuple[Tensor, Tensor, State]:
+        """:meth:`step` that also returns the top layer's output :math:`h_t` ``(B, H)``."""
+        logits, hidden, state = self.forward_hidden(token.view(-1, 1), state)
+        return logits[:, -1], hidden[:, -1], state
