@@ -51,6 +51,13 @@ _TRAIN_FLAGS = {
     "ss_k": "ss_k",
     "ss_c": "ss_c",
     "ss_min": "ss_min",
+    "professor_forcing": "professor_forcing",
+    "pf_weight": "pf_weight",
+    "pf_lr": "pf_lr",
+    "pf_hidden": "pf_hidden",
+    "pf_mlp": "pf_mlp",
+    "pf_d_max_acc": "pf_d_max_acc",
+    "pf_g_min_acc": "pf_g_min_acc",
 }
 
 
@@ -375,6 +382,33 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--ss-k", type=float, help="schedule constant k")
     t.add_argument("--ss-c", type=float, help="linear schedule slope c")
     t.add_argument("--ss-min", type=float, help="minimum teacher probability")
+    t.add_argument(
+        "--professor-forcing",
+        action="store_true",
+        default=None,
+        help="language models: professor forcing (a discriminator over teacher-forced and "
+        "free-running hidden states); excludes --scheduled-sampling",
+    )
+    t.add_argument(
+        "--pf-weight", type=float, help="weight of the adversarial generator term (default 1)"
+    )
+    t.add_argument(
+        "--pf-lr", type=_positive_float, help="discriminator Adam learning rate (default 1e-3)"
+    )
+    t.add_argument(
+        "--pf-hidden", type=_positive_int, help="discriminator GRU units per direction (64)"
+    )
+    t.add_argument("--pf-mlp", type=_positive_int, help="discriminator MLP hidden units (64)")
+    t.add_argument(
+        "--pf-d-max-acc",
+        type=float,
+        help="train the discriminator only while its accuracy is below this (0.99)",
+    )
+    t.add_argument(
+        "--pf-g-min-acc",
+        type=float,
+        help="use the adversarial term only when the discriminator's accuracy is above this (0.75)",
+    )
     t.add_argument("--T", type=_positive_int, help="sequence length / delay (copy, adding)")
     t.add_argument("--data", help="data file or folder (dataset tasks)")
     t.add_argument("--download", action="store_true", help="download missing data files")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,16 @@ class TrainConfig:
             (``linear``, ``exponential``, ``inverse_sigmoid``); ``None``: teacher forcing.
         ss_k, ss_c, ss_min: the schedule's constants (see
             :class:`rnnlab.training.scheduled_sampling.SamplingSchedule`).
+        professor_forcing: for generative models, add professor forcing (Lamb et al.
+            2016): a discriminator over teacher-forced and free-running hidden-state
+            sequences, and a generator term that makes free running look teacher-forced
+            (see :mod:`rnnlab.training.professor_forcing`). Excludes scheduled sampling.
+        pf_weight: the generator's adversarial term's weight (0: teacher forcing, with the
+            discriminator only measured).
+        pf_lr: the discriminator's Adam learning rate.
+        pf_hidden, pf_mlp: the discriminator's bidirectional-GRU and MLP widths.
+        pf_d_max_acc: train the discriminator only while its batch accuracy is below this.
+        pf_g_min_acc: apply the adversarial term only when that accuracy is above this.
     """
 
     optimizer: str = "adam"
@@ -64,6 +75,13 @@ class TrainConfig:
     ss_k: float = 500.0
     ss_c: float = 1e-4
     ss_min: float = 0.0
+    professor_forcing: bool = False
+    pf_weight: float = 1.0
+    pf_lr: float = 1e-3
+    pf_hidden: int = 64
+    pf_mlp: int = 64
+    pf_d_max_acc: float = 0.99
+    pf_g_min_acc: float = 0.75
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -88,6 +106,22 @@ class TrainConfig:
             raise ValueError(f"max_time must be positive seconds, got {self.max_time!r}")
         if self.scheduled_sampling is not None:
             self.sampling_schedule()  # validates the schedule's name and constants
+        if self.professor_forcing and self.scheduled_sampling is not None:
+            raise ValueError(
+                "professor forcing and scheduled sampling are mutually exclusive; pick one of "
+                "--professor-forcing and --scheduled-sampling"
+            )
+        for name in ("pf_hidden", "pf_mlp"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (math.isfinite(self.pf_weight) and self.pf_weight >= 0):
+            raise ValueError(f"pf_weight must be a number >= 0, got {self.pf_weight!r}")
+        if not self.pf_lr > 0:
+            raise ValueError(f"pf_lr must be positive, got {self.pf_lr!r}")
+        for name in ("pf_d_max_acc", "pf_g_min_acc"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
         if self.patience is not None and self.patience <= 0:
             raise ValueError(f"patience must be a positive integer, got {self.patience!r}")
 
@@ -95,6 +129,21 @@ class TrainConfig:
         if self.scheduled_sampling is None:
             return None
         return SamplingSchedule(self.scheduled_sampling, self.ss_k, self.ss_c, self.ss_min)
+
+    def generative_mode(self) -> str:
+        """How a generative model is trained, in words: ``teacher forcing``,
+        ``scheduled sampling (linear, k=1, c=0.001)`` or ``professor forcing (w=1)``
+        (figure labels)."""
+        if self.scheduled_sampling is not None:
+            constants = f"k={self.ss_k:g}"
+            if self.scheduled_sampling == "linear":
+                constants += f", c={self.ss_c:g}"
+            if self.ss_min > 0:
+                constants += f", min={self.ss_min:g}"
+            return f"scheduled sampling ({self.scheduled_sampling}, {constants})"
+        if self.professor_forcing:
+            return f"professor forcing (w={self.pf_weight:g})"
+        return "teacher forcing"
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from rnnlab.training.checkpoint import (
 from rnnlab.training.config import RunConfig
 from rnnlab.training.evaluate import evaluate
 from rnnlab.training.optim import make_optimizer, make_scheduler
+from rnnlab.training.professor_forcing import ProfessorForcing
 from rnnlab.training.scheduled_sampling import scheduled_sampling_forward
 
 
@@ -143,10 +144,14 @@ def train(
     schedule = cfg.sampling_schedule()
     if schedule is not None and task.kind != "lm":
         raise ValueError(f"scheduled sampling needs a generative task (kind lm), not {task.kind!r}")
+    if cfg.professor_forcing and task.kind != "lm":
+        raise ValueError(f"professor forcing needs a generative task (kind lm), not {task.kind!r}")
     seed_everything(cfg.seed)
     model = build_model(config.model, task.kind, task.input_size, task.output_size).to(device)
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg)
+    # professor forcing: a discriminator with its own optimiser, saved in trainer.pt
+    pf = ProfessorForcing.from_config(model, cfg) if cfg.professor_forcing else None
 
     start_step, train_time = 0, 0.0
     best: float | None = None
@@ -163,6 +168,8 @@ def train(
         best, best_step = state["best"], state["best_step"]
         evals_since_best, n_clipped = state["evals_since_best"], state["n_clipped"]
         grad_norms = list(read_json(out / "clipping.json")["grad_norm"])[:start_step]
+        if pf is not None:
+            pf.load_state_dict(state["professor_forcing"])
     elif main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.jsonl").unlink(missing_ok=True)
@@ -194,6 +201,7 @@ def train(
                 "best_step": best_step,
                 "evals_since_best": evals_since_best,
                 "n_clipped": n_clipped,
+                **({"professor_forcing": pf.state_dict()} if pf is not None else {}),
             },
             out / "trainer.pt",
         )
@@ -221,9 +229,12 @@ def train(
         if task.stateful and task.resets_state(step, cfg.batch_size):
             carry = None
         state_in = carry if task.stateful else None
+        adversarial = None  # professor forcing's generator term
         if schedule is not None:
             teacher_p = schedule.teacher_probability(step)
             predictions, state_out = scheduled_sampling_forward(model, batch.x, teacher_p, state_in)
+        elif pf is not None:
+            predictions, state_out, adversarial = pf.forward(model, batch.x, state_in)
         elif task.stateful:
             predictions, state_out = model.forward_with_state(batch.x, state_in)  # type: ignore[operator]
         else:
@@ -232,7 +243,7 @@ def train(
             carry = detach_state(state_out)
         loss = task.loss(predictions, batch)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss if adversarial is None else loss + adversarial).backward()
         max_norm = cfg.clip if cfg.clip is not None else math.inf
         grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), max_norm))
         optimizer.step()
@@ -272,6 +283,7 @@ def train(
                         if schedule is not None
                         else {}
                     ),
+                    **(pf.window_stats() if pf is not None else {}),
                     "train_time_s": train_time,
                 }
             )
