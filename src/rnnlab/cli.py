@@ -275,16 +275,33 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.what == "exposure":
         if not args.run:
-            raise ValueError("diagnose exposure needs --run <run dir> (runs trained on hmm)")
+            raise ValueError(
+                "diagnose exposure needs --run <run dir> (runs trained on hmm, charlm or "
+                "shakespeare)"
+            )
         results = commands.diagnose_exposure(
-            args.run, out, num_sequences=args.rows or 256, seed=args.seed
+            args.run,
+            out,
+            num_sequences=args.rows or 256,
+            length=args.length,
+            seed=args.seed,
+            context=args.context,
         )
         for label, r in results.items():
-            print(
-                f"{label:<28} mean KL free-running {r['mean_kl_free']:.4f} nats, "
-                f"teacher-forced {r['mean_kl_teacher_forced']:.4f} "
-                f"(x{r['free_over_teacher_forced']:.2f})"
-            )
+            if r["measure"] == "exact_kl":
+                print(
+                    f"{label:<28} [{r['training_mode']}] mean KL free-running "
+                    f"{r['mean_kl_free']:.4f} nats, teacher-forced "
+                    f"{r['mean_kl_teacher_forced']:.4f} (x{r['free_over_teacher_forced']:.2f})"
+                )
+            else:
+                print(
+                    f"{label:<28} [{r['training_mode']}] entropy free-running "
+                    f"{r['mean_entropy_free']:.4f} nats, teacher-forced "
+                    f"{r['mean_entropy_teacher_forced']:.4f} (gap "
+                    f"{r['mean_entropy_gap']:+.4f}); {r['ngram']}-gram JS generated "
+                    f"{r['mean_js_free']:.4f}, true {r['mean_js_true']:.4f}"
+                )
         print(f"results: {out}/exposure.json  figure: {out}/exposure.png")
         return 0
     if args.what == "clipping":
@@ -443,6 +460,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--rows",
         type=_positive_int,
         help="sequences: the gradflow probe batch (default 32), exposure samples (256)",
+    )
+    d.add_argument(
+        "--length",
+        type=_positive_int,
+        help="exposure: positions generated (default: hmm the run's T, text 256)",
+    )
+    d.add_argument(
+        "--context",
+        type=_positive_int,
+        default=128,
+        help="exposure on text: true characters read before generating (default 128)",
     )
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--out", required=True, help="folder for the JSON and PNG files")

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from rnnlab.diagnostics.exposure import ExposureCurve, exposure_bias
+from rnnlab.diagnostics.exposure_text import TextExposureCurve, text_exposure
 from rnnlab.diagnostics.gradflow import GradientFlow, gradient_flow
 from rnnlab.diagnostics.jacobian import JacobianSpectrum, jacobian_spectrum
 from rnnlab.diagnostics.plots import (
@@ -19,10 +20,12 @@ from rnnlab.diagnostics.plots import (
     plot_exposure,
     plot_gradflow,
     plot_jacobian,
+    plot_text_exposure,
 )
 from rnnlab.models.build import build_model
 from rnnlab.models.language import LanguageModel
 from rnnlab.tasks.base import Batch, Task
+from rnnlab.tasks.charlm import CharLMTask
 from rnnlab.tasks.hmm import HMMTask
 from rnnlab.tasks.registry import TaskOptions, build_task
 from rnnlab.training.checkpoint import read_json, write_json
@@ -125,53 +128,96 @@ def diagnose_exposure(
     num_sequences: int = 256,
     length: int | None = None,
     seed: int = 0,
+    context: int = 128,
 ) -> dict[str, dict[str, Any]]:
-    """Exposure bias of trained ``hmm`` runs: the exact per-position KL from the true
-    process along free-running and teacher-forced prefixes
-    (:func:`rnnlab.diagnostics.exposure.exposure_bias`).
+    """Exposure bias of trained generative runs, measured according to their task (read
+    from each run's config):
 
-    Every run is measured with the same ``seed``, so on the same true (teacher-forced)
-    prefixes; ``length`` defaults to each run's training length ``T``. Writes
-    ``exposure.json`` ({run label: {"kl_free": [...], "kl_teacher_forced": [...],
-    "mean_kl_free": x, "mean_kl_teacher_forced": y, ...}}, labels are the run folders'
-    names) and ``exposure.png``, and returns the JSON's content.
+    * ``hmm`` runs: the exact per-position KL from the true process along free-running and
+      teacher-forced prefixes (:func:`rnnlab.diagnostics.exposure.exposure_bias`);
+      ``length`` defaults to each run's training length ``T``.
+    * ``charlm`` / ``shakespeare`` runs (true distribution unknown): predictive entropy
+      along free-running and teacher-forced continuations of ``num_sequences`` prefixes of
+      the validation text, each after ``context`` true characters, and the n-gram
+      divergence of the generated text from the real text
+      (:func:`rnnlab.diagnostics.exposure_text.text_exposure`); ``length`` defaults to 256.
+
+    Every run is measured with the same ``seed``, so on the same true prefixes. Writes
+    ``exposure.json`` ({run label: {"measure": "exact_kl" or "text", "training_mode": ...,
+    curves and summary numbers}}, labels are the run folders' names) and ``exposure.png``,
+    whose legend names each run's training mode (teacher forcing, scheduled sampling,
+    professor forcing), and returns the JSON's content.
     """
     if not run_dirs:
         raise ValueError("diagnose exposure needs at least one run folder")
     names = [Path(d).name for d in run_dirs]
-    curves: dict[str, ExposureCurve] = {}
+    measures: set[str] = set()
+    exact: dict[str, ExposureCurve] = {}
+    text: dict[str, TextExposureCurve] = {}
     results: dict[str, dict[str, Any]] = {}
     for run_dir, name in zip(run_dirs, names, strict=True):
         run = load(run_dir)
         task = run.task()
-        if not isinstance(task, HMMTask):
+        model = run.model
+        if not isinstance(task, HMMTask | CharLMTask):
             raise ValueError(
                 f"run {run_dir} was trained on task {run.config.task!r}; exposure bias is "
-                "measured on the hmm task"
+                "measured on hmm (exact) or charlm/shakespeare (text) runs"
             )
-        model = run.model
         if not isinstance(model, LanguageModel):
             raise ValueError(f"run {run_dir} holds a {type(model).__name__}, not a LanguageModel")
+        measures.add("exact_kl" if isinstance(task, HMMTask) else "text")
+        if len(measures) > 1:
+            raise ValueError(
+                "diagnose exposure compares runs of one kind: hmm runs (exact KL) or text runs, "
+                f"not both ({run_dir})"
+            )
         label = name if names.count(name) == 1 else str(run_dir)
-        curve = exposure_bias(
-            model.step,
-            model.initial_state,
-            task.process,
-            num_sequences,
-            length if length is not None else task.T,
-            torch.Generator().manual_seed(seed),
-            task.start_token,
-        )
-        curves[label] = curve
-        results[label] = {
-            "run": str(run_dir),
-            "cell": run.config.model.cell,
-            "baseline_bpc": task.baseline,
-            **curve.to_dict(),
-        }
+        mode = run.config.train.generative_mode()
+        common = {"run": str(run_dir), "cell": run.config.model.cell, "training_mode": mode}
+        generator = torch.Generator().manual_seed(seed)
+        if isinstance(task, HMMTask):
+            curve = exposure_bias(
+                model.step,
+                model.initial_state,
+                task.process,
+                num_sequences,
+                length if length is not None else task.T,
+                generator,
+                task.start_token,
+            )
+            exact[f"{label} [{mode}]"] = curve
+            results[label] = {
+                "measure": "exact_kl",
+                **common,
+                "baseline_bpc": task.baseline,
+                **curve.to_dict(),
+            }
+        else:
+            text_curve = text_exposure(
+                model.step,
+                model.initial_state,
+                task.tokens("val"),
+                num_sequences,
+                length if length is not None else 256,
+                context,
+                generator,
+            )
+            text[f"{label} [{mode}]"] = text_curve
+            results[label] = {
+                "measure": "text",
+                **common,
+                "corpus": task.metadata.get("source", task.corpus),
+                "context": context,
+                **text_curve.to_dict(),
+            }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "exposure.json", results)
-    title = "exposure bias: solid free-running, dashed teacher-forced"
-    plot_exposure(curves, out / "exposure.png", title)
+    if exact:
+        title = "exposure bias: KL(P_true || Q_model); solid free-running, dashed teacher-forced"
+        plot_exposure(exact, out / "exposure.png", title)
+    else:
+        title = f"exposure bias on text ({num_sequences} validation prefixes, context {context})"
+        plot_text_exposure(text, out / "exposure.png", title)
     return results

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rnnlab.diagnostics.exposure import ExposureCurve
+from rnnlab.diagnostics.exposure_text import TextExposureCurve
 from rnnlab.diagnostics.gradflow import GradientFlow
 from rnnlab.diagnostics.jacobian import JacobianSpectrum
 from rnnlab.training.checkpoint import atomic_write
@@ -111,6 +112,59 @@ def plot_exposure(results: Mapping[str, ExposureCurve], path: Path, title: str) 
     ax.set_title(title)
     ax.legend(fontsize=7)
     ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_text_exposure(results: Mapping[str, TextExposureCurve], path: Path, title: str) -> None:
+    """Per model, left: the mean predictive entropy against the position, free-running
+    (solid) and teacher-forced (dashed); right: the n-gram JS divergence from the text per
+    window of positions, free-running (solid) and of the true continuations (dotted, the
+    finite-sample floor)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    for name, curve in results.items():
+        t = range(1, curve.entropy_free.numel() + 1)
+        free, tf = curve.entropy_free, curve.entropy_teacher_forced
+        (line,) = axes[0].plot(
+            t, free.tolist(), lw=1, label=f"{name} free-running ({float(free.mean()):.3f})"
+        )
+        color = line.get_color()
+        axes[0].plot(
+            t,
+            tf.tolist(),
+            lw=1,
+            ls="--",
+            color=color,
+            label=f"{name} teacher-forced ({float(tf.mean()):.3f})",
+        )
+        middle = [(a + b) / 2 for a, b in curve.windows]
+        axes[1].plot(
+            middle,
+            curve.js_free.tolist(),
+            marker="o",
+            ms=3,
+            color=color,
+            label=f"{name} generated ({float(curve.js_free.mean()):.4f})",
+        )
+        axes[1].plot(
+            middle,
+            curve.js_true.tolist(),
+            ls=":",
+            color=color,
+            label=f"{name} true continuations ({float(curve.js_true.mean()):.4f})",
+        )
+    axes[0].set_ylabel("entropy of Q(. | prefix), nats")
+    axes[0].set_title("predictive entropy: solid free-running, dashed teacher-forced")
+    n = next(iter(results.values())).ngram if results else 2
+    axes[1].set_ylabel(f"JS({n}-grams of the window || text), nats")
+    axes[1].set_title(f"{n}-gram divergence from the text (dotted: floor)")
+    for ax in axes:
+        ax.set_xlabel("position t (characters after the prefix)")
+        ax.legend(fontsize=7)
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

@@ -267,6 +267,13 @@ class CharLMTask(Task):
             self._splits[name] = stream_batch(self._tokens[name])
         return self._splits[name]
 
+    def tokens(self, name: str) -> Tensor:
+        """The whole text of split ``name`` (``train``, ``val`` or ``test``) as ``(n,)``
+        long ids, in order."""
+        if name not in self._tokens:
+            raise ValueError(f"unknown split {name!r}; expected val, test or train")
+        return self._tokens[name]
+
     def encode_text(self, text: str) -> Batch:
         """Any text, encoded with this task's vocabulary, in the layout of :meth:`split`."""
         return stream_batch(self.vocab.encode(text))
