@@ -153,10 +153,24 @@ class TextExposureCurve:
         """``(L,)`` :math:`H^{fr}_t - H^{tf}_t`."""
         return self.entropy_free - self.entropy_teacher_forced
 
+    @property
+    def entropy_gap_se(self) -> Tensor:
+        """``(L,)`` standard error of :attr:`entropy_gap` over the prefixes (paired: both
+        entropies come from the same prefix)."""
+        return _sem(self.entropy_free_rows - self.entropy_teacher_forced_rows)
+
+    def entropy_gap_windows(self) -> tuple[Tensor, Tensor]:
+        """``(W,)`` mean of :attr:`entropy_gap` over each window of positions (those of the
+        n-gram divergence) and its standard error over the prefixes."""
+        rows = self.entropy_free_rows - self.entropy_teacher_forced_rows
+        per_window = torch.stack([rows[:, a - 1 : b].mean(1) for a, b in self.windows], 1)
+        return per_window.mean(0), _sem(per_window)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready curves (per position: ``entropy_free``, ``entropy_teacher_forced``,
         ``nll_teacher_forced``, ``entropy_gap`` with standard errors over the prefixes;
-        per window: ``js_free``, ``js_true``) and summary numbers: means over positions
+        per window: ``entropy_gap_windows`` (with standard errors), ``js_free``,
+        ``js_true``) and summary numbers: means over positions
         (standard errors over prefixes), the gap's least-squares slope per position and
         its mean over the first and the last quarter of positions, and ``js_free_over_true``
         (free-running n-gram divergence over its floor)."""
@@ -171,6 +185,7 @@ class TextExposureCurve:
         h_tf, h_tf_se = mean_se(self.entropy_teacher_forced_rows)
         nll, nll_se = mean_se(self.nll_teacher_forced_rows)
         gap, gap_se = mean_se(gap_rows)
+        gap_windows, gap_windows_se = self.entropy_gap_windows()
         return {
             "num_sequences": int(gap_rows.shape[0]),
             "length": int(gap_rows.shape[1]),
@@ -181,8 +196,10 @@ class TextExposureCurve:
             "entropy_gap": self.entropy_gap.tolist(),
             "entropy_free_se": _sem(self.entropy_free_rows).tolist(),
             "entropy_teacher_forced_se": _sem(self.entropy_teacher_forced_rows).tolist(),
-            "entropy_gap_se": _sem(gap_rows).tolist(),
+            "entropy_gap_se": self.entropy_gap_se.tolist(),
             "windows": [list(w) for w in self.windows],
+            "entropy_gap_windows": gap_windows.tolist(),
+            "entropy_gap_windows_se": gap_windows_se.tolist(),
             "js_free": self.js_free.tolist(),
             "js_true": self.js_true.tolist(),
             "mean_entropy_free": h_free,

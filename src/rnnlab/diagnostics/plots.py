@@ -118,28 +118,25 @@ def plot_exposure(results: Mapping[str, ExposureCurve], path: Path, title: str) 
 
 
 def plot_text_exposure(results: Mapping[str, TextExposureCurve], path: Path, title: str) -> None:
-    """Per model, left: the mean predictive entropy against the position, free-running
-    (solid) and teacher-forced (dashed); right: the n-gram JS divergence from the text per
-    window of positions, free-running (solid) and of the true continuations (dotted, the
+    """Per model, left: the entropy gap :math:`H^{fr}_t - H^{tf}_t` averaged over windows
+    of positions (0 for a model that matches the data), with bars of two standard errors
+    and the mean entropies in the legend; right: the n-gram JS divergence from the text
+    per window, free-running (solid) and of the true continuations (dotted, the
     finite-sample floor)."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    axes[0].axhline(0.0, color="black", lw=0.8)
     for name, curve in results.items():
-        t = range(1, curve.entropy_free.numel() + 1)
-        free, tf = curve.entropy_free, curve.entropy_teacher_forced
-        (line,) = axes[0].plot(
-            t, free.tolist(), lw=1, label=f"{name} free-running ({float(free.mean()):.3f})"
-        )
-        color = line.get_color()
-        axes[0].plot(
-            t,
-            tf.tolist(),
-            lw=1,
-            ls="--",
-            color=color,
-            label=f"{name} teacher-forced ({float(tf.mean()):.3f})",
-        )
         middle = [(a + b) / 2 for a, b in curve.windows]
+        gap, se = curve.entropy_gap_windows()
+        label = (
+            f"{name}: H free {float(curve.entropy_free.mean()):.3f}, "
+            f"teacher-forced {float(curve.entropy_teacher_forced.mean()):.3f}"
+        )
+        container = axes[0].errorbar(
+            middle, gap.tolist(), yerr=(2 * se).tolist(), marker="o", ms=3, capsize=2, label=label
+        )
+        color = container.lines[0].get_color()
         axes[1].plot(
             middle,
             curve.js_free.tolist(),
@@ -155,8 +152,8 @@ def plot_text_exposure(results: Mapping[str, TextExposureCurve], path: Path, tit
             color=color,
             label=f"{name} true continuations ({float(curve.js_true.mean()):.4f})",
         )
-    axes[0].set_ylabel("entropy of Q(. | prefix), nats")
-    axes[0].set_title("predictive entropy: solid free-running, dashed teacher-forced")
+    axes[0].set_ylabel("H(Q | own prefix) - H(Q | true prefix), nats")
+    axes[0].set_title("entropy gap, free-running minus teacher-forced (per window)")
     n = next(iter(results.values())).ngram if results else 2
     axes[1].set_ylabel(f"JS({n}-grams of the window || text), nats")
     axes[1].set_title(f"{n}-gram divergence from the text (dotted: floor)")
