@@ -80,9 +80,7 @@ def test_the_exact_model_shows_no_exposure_bias_and_a_stuck_one_does() -> None:
     d = good.to_dict()
     # H(A[x_{t-1}]) along both continuations: equal in expectation for the true model
     assert abs(d["mean_entropy_gap"]) < 3 * d["mean_entropy_gap_se"] + 1e-3
-    assert d["mean_nll_teacher_forced"] == pytest.approx(
-        d["mean_entropy_teacher_forced"], abs=0.05
-    )
+    assert d["mean_nll_teacher_forced"] == pytest.approx(d["mean_entropy_teacher_forced"], abs=0.05)
     assert d["mean_js_free"] < 2 * d["mean_js_true"]
     # the same prefixes and true continuations for both models
     assert torch.equal(good.positions, bad.positions) and torch.equal(good.js_true, bad.js_true)

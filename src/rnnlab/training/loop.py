@@ -2,9 +2,10 @@
 
 A run folder holds ``config.json`` (the resolved :class:`RunConfig`), ``metrics.jsonl`` (one
 JSON object per evaluation, plus ``split: "train"`` lines with the training loss and the
-pre-clip gradient norm), ``best.safetensors`` (weights with the best ``val`` figure),
-``last.safetensors`` and ``trainer.pt`` (optimiser, scheduler and RNG state, for
-``--resume``) and, when training ends, ``summary.json``.
+pre-clip gradient norm, and with professor forcing the discriminator's ``pf_*`` figures),
+``best.safetensors`` (weights with the best ``val`` figure), ``last.safetensors`` and
+``trainer.pt`` (optimiser, scheduler and RNG state, and professor forcing's discriminator
+with its optimiser, for ``--resume``) and, when training ends, ``summary.json``.
 
 Only rank 0 writes (``RANK`` environment variable), so the loop can later run under
 ``torchrun`` with DistributedDataParallel.
