@@ -41,4 +41,7 @@ $R diagnose gradflow --models elman,clockwork --task copy --T 200 --hidden 128 \
 $R train hmm --model lstm --out "$O/hmm-tf" --overwrite --quiet
 $R train hmm --model lstm --scheduled-sampling inverse_sigmoid --ss-k 300 --out "$O/hmm-ss" \
   --overwrite --quiet
-$R diagnose exposure --run "$O/hmm-tf" --run "$O/hmm-ss" --rows 1024 --out "$O/exposure"
+$R train hmm --model lstm --professor-forcing --pf-weight 0.1 --pf-g-min-acc 0 --out "$O/hmm-pf" \
+  --overwrite --quiet
+$R diagnose exposure --run "$O/hmm-tf" --run "$O/hmm-ss" --run "$O/hmm-pf" --rows 1024 \
+  --out "$O/exposure"
