@@ -19,6 +19,7 @@ Example::
 
 from rnnlab.decoding.base import StepFn, sequence_lengths
 from rnnlab.decoding.beam import BeamResult, beam_search, gnmt_length_penalty
+from rnnlab.decoding.conditional import generate
 from rnnlab.decoding.filtering import filter_logits
 from rnnlab.decoding.sampling import greedy, greedy_iter, sample, sample_iter
 
@@ -27,6 +28,7 @@ __all__ = [
     "StepFn",
     "beam_search",
     "filter_logits",
+    "generate",
     "gnmt_length_penalty",
     "greedy",
     "greedy_iter",

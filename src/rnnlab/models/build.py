@@ -11,6 +11,7 @@ from rnnlab.layers.base import SequenceLayer
 from rnnlab.layers.build import build_layers
 from rnnlab.layers.deep import build_deep_stacked
 from rnnlab.layers.dilated import build_dilated
+from rnnlab.models.conditional import ConditionalGenerator
 from rnnlab.models.deep_output import DeepOutput
 from rnnlab.models.language import LanguageModel
 from rnnlab.models.sequence import Seq2Vec, Tagger
@@ -63,6 +64,8 @@ class ModelConfig:
         chrono_delay: when set, cells with a ``chrono_init_`` method (LSTM, GRU) get chrono
             initialisation for dependencies up to this many steps (Tallec & Ollivier 2018);
             other cells keep their initialisation.
+        feed_condition: a vec->seq generator also reads its condition at every step
+            (concatenated to the token embedding), not only through its initial state.
     """
 
     cell: str = "gru"
@@ -78,16 +81,23 @@ class ModelConfig:
     skip_connections: bool = False
     deep_output: int | None = None
     embedding_size: int | None = None
+    feed_condition: bool = False
 
 
 def build_model(config: ModelConfig, kind: str, input_size: int, output_size: int) -> nn.Module:
     """A :class:`Seq2Vec` (``kind`` classify/regress), :class:`Tagger` (``kind`` tag) or
     :class:`LanguageModel` (``kind`` lm: ``input_size`` tokens read, ``output_size`` tokens
-    predicted; they differ when the input has a start symbol that is never a target)."""
+    predicted; they differ when the input has a start symbol that is never a target) or
+    :class:`ConditionalGenerator` (``kind`` vec2seq: ``input_size`` is the condition's
+    width, ``output_size`` the tokens generated)."""
     check_model(config.cell, config.inner_cell)
     vocab_size = input_size
     if kind == "lm":  # the layers read embeddings
         input_size = config.embedding_size or config.hidden_size
+    if kind == "vec2seq":  # the layers read embeddings, and maybe the condition
+        condition_size = input_size
+        input_size = config.embedding_size or config.hidden_size
+        input_size += condition_size if config.feed_condition else 0
     layers: SequenceLayer
     if config.cell == "dilated":
         assert config.inner_cell is not None
@@ -138,8 +148,17 @@ def build_model(config: ModelConfig, kind: str, input_size: int, output_size: in
         return LanguageModel(
             vocab_size, layers, dropout=config.dropout, head=head, output_size=output_size
         )
+    if kind == "vec2seq":
+        return ConditionalGenerator(
+            condition_size,
+            output_size,
+            layers,
+            feed_condition=config.feed_condition,
+            dropout=config.dropout,
+            head=head,
+        )
     if kind in ("classify", "regress"):
         return Seq2Vec(layers, output_size, head=head)
     if kind == "tag":
         return Tagger(layers, output_size, head=head)
-    raise ValueError(f"unknown task kind {kind!r}; expected classify, regress, tag or lm")
+    raise ValueError(f"unknown task kind {kind!r}; expected classify, regress, tag, lm or vec2seq")
