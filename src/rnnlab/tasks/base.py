@@ -9,6 +9,10 @@ A task is one of three kinds, which fixes the model head and the target layout:
 * ``"lm"``: next-token prediction; ``x (B, T)`` long token ids, ``y (B, T)`` long (``x``
   shifted by one); model output ``(B, T, V)`` logits; metrics ``loss`` (nats per token)
   and ``bpc`` (bits per token).
+* ``"vec2seq"``: a sequence generated from a vector; ``x (B, C)`` float condition, ``y (B, T)``
+  long tokens; the model reads ``y`` shifted behind a start symbol (teacher forcing) and
+  outputs ``(B, T, V)`` logits; metrics ``loss`` and ``bpc`` as for ``"lm"``, plus what
+  :meth:`Task.model_metrics` measures on generated sequences.
 
 Inputs are float ``x (B, T, D)`` (long ``(B, T)`` ids for ``"lm"``) with optional
 ``lengths (B,)``.
@@ -24,11 +28,11 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 IGNORE_INDEX = -100  # target value of padded steps in tagging tasks
 
-KINDS = ("classify", "regress", "tag", "lm")
+KINDS = ("classify", "regress", "tag", "lm", "vec2seq")
 
 
 class Batch(NamedTuple):
@@ -99,6 +103,11 @@ class Task(ABC):
         """The constructor arguments that rebuild this task (stored in ``config.json``)."""
         return {}
 
+    def model_metrics(self, model: nn.Module, split: str, device: str) -> dict[str, float]:
+        """Metrics that need the model itself rather than its outputs on the split (e.g.
+        of sequences it generates); none by default."""
+        return {}
+
     # -- loss and metrics, by kind ------------------------------------------------------
     def loss(self, out: Tensor, batch: Batch) -> Tensor:
         """The training objective (nats for cross-entropies)."""
@@ -123,7 +132,7 @@ class Task(ABC):
                 result["accuracy"] = float((out.argmax(-1) == batch.y).float().mean())
             elif self.kind == "regress":
                 result["mse"] = result["loss"]
-            elif self.kind == "lm":
+            elif self.kind in ("lm", "vec2seq"):
                 result["bpc"] = result["loss"] / math.log(2)
             else:
                 real = batch.y != IGNORE_INDEX

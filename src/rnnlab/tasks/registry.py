@@ -9,10 +9,12 @@ from rnnlab.tasks.adding import AddingTask
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.byod import UserDataTask
 from rnnlab.tasks.charlm import CharLMTask
+from rnnlab.tasks.code2seq import Code2SeqTask
 from rnnlab.tasks.copy import CopyTask
 from rnnlab.tasks.hmm import HMMTask
 from rnnlab.tasks.mnist import PermutedMNISTTask, SequentialMNISTTask
 from rnnlab.tasks.mnist1d import MNIST1DTask
+from rnnlab.tasks.mnist1d_gen import MNIST1DGenTask
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,20 @@ register_task("mnist1d", MNIST1DTask.description, _mnist1d, {"cache_dir"})
 register_task("smnist", SequentialMNISTTask.description, _smnist, _MNIST_OPTIONS)
 register_task("pmnist", PermutedMNISTTask.description, _pmnist, _MNIST_OPTIONS)
 register_task("data", UserDataTask.description, _data, {"data"})
+
+
+def _mnist1d_gen(o: TaskOptions) -> Task:
+    return MNIST1DGenTask(cache_dir=o.cache_dir, seed=o.seed)
+
+
+register_task("mnist1d-gen", MNIST1DGenTask.description, _mnist1d_gen, {"cache_dir"})
+
+
+def _code2seq(o: TaskOptions) -> Task:
+    return Code2SeqTask(seed=o.seed)
+
+
+register_task("code2seq", Code2SeqTask.description, _code2seq, set())
 
 
 def _charlm(o: TaskOptions) -> Task:

@@ -11,15 +11,21 @@ from torch import nn
 from rnnlab.tasks.base import Batch, Task
 
 
-def predict_batches(model: nn.Module, data: Batch, batch_size: int, device: str) -> torch.Tensor:
-    """Model outputs for every row of ``data``, computed in chunks, on the CPU."""
+def predict_batches(
+    model: nn.Module, data: Batch, batch_size: int, device: str, teacher_forced: bool = False
+) -> torch.Tensor:
+    """Model outputs for every row of ``data``, computed in chunks, on the CPU.
+
+    ``teacher_forced``: the model reads ``(x, y)`` (a vec->seq generator given its condition
+    and target tokens) rather than ``(x, lengths)``."""
     outputs = []
     was_training = model.training
     model.eval()
     with torch.no_grad():
         for start in range(0, len(data), batch_size):
             chunk = data.rows(slice(start, start + batch_size)).to(device)
-            outputs.append(model(chunk.x, chunk.lengths).cpu())
+            second = chunk.y if teacher_forced else chunk.lengths
+            outputs.append(model(chunk.x, second).cpu())
     model.train(was_training)
     return torch.cat(outputs)
 
@@ -51,11 +57,13 @@ def evaluate(
     """``loss`` and the task's metrics on ``split`` (``val`` or ``test``).
 
     Language models (``kind`` lm) are read over the split's contiguous streams with the
-    state carried; ``loss`` is in nats per token and ``bpc`` = ``loss / ln 2``.
+    state carried; ``loss`` is in nats per token and ``bpc`` = ``loss / ln 2``. Vec->seq
+    generators are teacher-forced on the split's target tokens; the task may add metrics of
+    generated sequences (:meth:`Task.model_metrics`).
     """
     data = task.split(split)
     if task.kind == "lm":
         loss = evaluate_streams(model, data, getattr(task, "T", 256), device)
         return {"loss": loss, "bpc": loss / math.log(2)}
-    out = predict_batches(model, data, batch_size, device)
-    return task.metrics(out, data)
+    out = predict_batches(model, data, batch_size, device, teacher_forced=task.kind == "vec2seq")
+    return {**task.metrics(out, data), **task.model_metrics(model, split, device)}

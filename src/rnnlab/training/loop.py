@@ -238,6 +238,8 @@ def train(
             predictions, state_out, adversarial = pf.forward(model, batch.x, state_in)
         elif task.stateful:
             predictions, state_out = model.forward_with_state(batch.x, state_in)  # type: ignore[operator]
+        elif task.kind == "vec2seq":  # teacher forcing: the targets, shifted, are the inputs
+            predictions, state_out = model(batch.x, batch.y), None
         else:
             predictions, state_out = model(batch.x, batch.lengths), None
         if task.stateful:

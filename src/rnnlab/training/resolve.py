@@ -23,6 +23,7 @@ _MODEL_KEYS = {
     "dilations": "dilations",
     "skip_connections": "skip_connections",
     "deep_output": "deep_output",
+    "feed_condition": "feed_condition",
 }
 
 

@@ -25,7 +25,8 @@ class TrainedRun:
     Attributes:
         run_dir: the run folder.
         config: the resolved :class:`RunConfig`.
-        kind: ``classify``, ``regress`` or ``tag``.
+        kind: ``classify``, ``regress``, ``tag``, ``lm`` or ``vec2seq`` (a conditional
+            generator: sample it with :func:`rnnlab.generation.sample_run`).
         model: the model with the best checkpoint's weights, in eval mode.
         summary: the run's ``summary.json`` (empty while training has not finished).
         task_info: what the run recorded of its task (kind, sizes, the vocabulary of a
