@@ -31,6 +31,7 @@ _MODEL_FLAGS = {
     "dilations": "dilations",
     "skip_connections": "skip_connections",
     "deep_output": "deep_output",
+    "feed_condition": "feed_condition",
 }
 _TRAIN_FLAGS = {
     "optimizer": "optimizer",
@@ -73,6 +74,8 @@ def _config_from_flags(task_name: str, task: Task, args: argparse.Namespace) -> 
         model["fast"] = False
     if args.no_chrono:
         model["chrono_delay"] = None
+    if args.no_feed_condition:
+        model["feed_condition"] = False
     return resolve_config(task_name, task, _task_options(args), model, train)
 
 
@@ -192,12 +195,20 @@ def _eval_text(run: Any, path: str, device: str) -> dict[str, float]:
 def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
-    from rnnlab.decoding import sample_iter
+    from rnnlab.decoding import greedy_iter, sample_iter
     from rnnlab.models.language import LanguageModel
     from rnnlab.tasks.vocab import CharVocab
     from rnnlab.training.run import load
 
     run = load(args.run_dir, device=args.device)
+    if run.kind == "vec2seq":
+        return _sample_conditional(run, args)
+    given = [f for f in ("condition", "out") if getattr(args, f) is not None]
+    given += ["num"] if args.num != 1 else []
+    if given:
+        raise ValueError(
+            f"--{given[0]} applies to vec->seq runs; run {args.run_dir} is {run.kind!r}"
+        )
     model = run.model
     if not isinstance(model, LanguageModel) or "vocab" not in run.task_info:
         raise ValueError(f"run {args.run_dir} is not a language model (task kind {run.kind!r})")
@@ -212,19 +223,56 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if state is None:
             state = model.initial_state(1, device=args.device)
         sys.stdout.write(prompt if args.prompt else "")
-        for token in sample_iter(
-            model.step,
-            state,
-            ids[:, -1],
-            args.length,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            generator=generator,
-        ):
+        tokens = (
+            greedy_iter(model.step, state, ids[:, -1], args.length or 500)
+            if args.greedy
+            else sample_iter(
+                model.step,
+                state,
+                ids[:, -1],
+                args.length or 500,
+                temperature=args.temperature,
+                top_k=args.top_k,
+                top_p=args.top_p,
+                generator=generator,
+            )
+        )
+        for token in tokens:
             sys.stdout.write(vocab.decode(token.tolist()))
             sys.stdout.flush()
     sys.stdout.write("\n")
+    return 0
+
+
+def _sample_conditional(run: Any, args: argparse.Namespace) -> int:
+    """``rnnlab sample`` for a vec->seq run: one line of values per generated sequence."""
+    from rnnlab.generation import plot_samples, real_signals, sample_run
+
+    if args.condition is None:
+        raise ValueError(f"run {args.run_dir} is a conditional generator: give --condition")
+    if args.prompt:
+        raise ValueError("--prompt applies to language models; give --condition instead")
+    samples = sample_run(
+        run,
+        args.condition,
+        num=args.num,
+        length=args.length,
+        greedy=args.greedy,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        device=args.device,
+    )
+    for line in samples.lines():
+        print(line)
+    if args.out is not None:
+        classes = [] if samples.classes is None else sorted(set(samples.classes.tolist()))
+        real = real_signals(run, classes, per_class=5)
+        mode = "greedy" if args.greedy else f"T={args.temperature:g}, seed {args.seed}"
+        title = f"{run.run_dir.name}: generated ({mode}) over real test signals (grey)"
+        plot_samples(samples, real, Path(args.out), title)
+        print(f"figure: {args.out}", file=sys.stderr)
     return 0
 
 
@@ -367,6 +415,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="deep RNN: every layer reads the input, the output joins every layer",
     )
     t.add_argument("--deep-output", type=_positive_int, help="MLP head of this hidden width")
+    t.add_argument(
+        "--feed-condition",
+        action="store_true",
+        default=None,
+        help="vec->seq generators: also read the condition at every step",
+    )
+    t.add_argument(
+        "--no-feed-condition",
+        action="store_true",
+        help="vec->seq generators: the condition sets the initial state only",
+    )
     t.add_argument("--no-fast", action="store_true", help="never use fused kernels")
     t.add_argument(
         "--chrono",
@@ -476,15 +535,32 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", required=True, help="folder for the JSON and PNG files")
     d.set_defaults(func=cmd_diagnose)
 
-    sm = sub.add_parser("sample", help="generate text from a trained language model")
+    sm = sub.add_parser(
+        "sample",
+        help="generate text from a language model, or sequences from a vec->seq run",
+        description="Language models stream text continuing --prompt. Vec->seq runs (e.g. "
+        "mnist1d-gen) print one generated sequence per line, as dequantised values: "
+        "--num per condition given by --condition.",
+    )
     sm.add_argument("run_dir")
     sm.add_argument("--prompt", default="", help="text the sample continues (default: a newline)")
-    sm.add_argument("--length", type=_positive_int, default=500, help="characters to generate")
+    sm.add_argument(
+        "--length",
+        type=_positive_int,
+        help="tokens to generate (default: 500 characters; a vec->seq task's length)",
+    )
+    sm.add_argument(
+        "--condition",
+        help="vec->seq runs: a class (3), classes (0,3,7), all, or a vector (1,0,1 / 101)",
+    )
+    sm.add_argument("--num", type=_positive_int, default=1, help="vec->seq: samples per condition")
+    sm.add_argument("--greedy", action="store_true", help="the most probable token at each step")
     sm.add_argument("--temperature", type=_positive_float, default=1.0)
     sm.add_argument("--top-k", type=_positive_int)
     sm.add_argument("--top-p", type=_positive_float)
     sm.add_argument("--seed", type=int, default=0)
     sm.add_argument("--device", default="cpu")
+    sm.add_argument("--out", help="vec->seq: PNG of the samples over real signals per class")
     sm.set_defaults(func=cmd_sample)
 
     ls = sub.add_parser("list", help="tasks and models with one-line descriptions")
