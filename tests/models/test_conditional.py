@@ -154,6 +154,8 @@ def test_bad_input_is_a_one_line_error() -> None:
         model.initial_state(torch.zeros(5))
     with pytest.raises(ValueError, match=r"token ids must lie in \[0, 7\)"):
         model(conditions(), torch.full((3, 4), V))  # the start symbol is not a target
+    with pytest.raises(ValueError, match="tokens must be a"):
+        model(conditions(), None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="rows"):
         model(conditions(2), targets(3))
     with pytest.raises(ValueError, match="bidirectional"):

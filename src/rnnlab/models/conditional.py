@@ -166,6 +166,8 @@ class ConditionalGenerator(nn.Module):
         return condition
 
     def _check_tokens(self, tokens: Tensor, limit: int) -> None:
+        if not isinstance(tokens, Tensor):
+            raise ValueError(f"tokens must be a (B, T) tensor of ids, got {type(tokens).__name__}")
         if tokens.dim() != 2 or tokens.dtype != torch.long:
             raise ValueError(
                 f"tokens must be ids of shape (B, T), dtype long; got {tuple(tokens.shape)} "
