@@ -19,6 +19,7 @@ from rnnlab.layers import (
     SequenceLayer,
     Stacked,
     build_deep_stacked,
+    layer_trajectories,
 )
 from rnnlab.models import Seq2Vec
 
@@ -218,3 +219,20 @@ def test_errors() -> None:
     one_line_value_error(lambda: build_deep_stacked("gru", D, -1), "hidden_size", "-1")
     layer = build_deep_stacked("gru", D, H)
     one_line_value_error(lambda: layer(torch.randn(B, T, D + 1)), "expected 2")
+
+
+def test_layer_trajectories_equal_forward() -> None:
+    layer = build("gru")
+    x = torch.randn(B, T, D, dtype=F64)
+    lengths = torch.tensor(LENGTHS)
+    y, final = layer(x, None, lengths)
+    y_traj, final_traj, trajectories = layer_trajectories(layer, x, None, lengths)
+    torch.testing.assert_close(y_traj, y)
+    for a, b in zip(leaves(final_traj), leaves(final), strict=True):
+        torch.testing.assert_close(a, b)
+    assert len(trajectories) == 3 and all(len(tr.states) == T for tr in trajectories)
+    # each layer's last real state is its final state
+    for tr, s in zip(trajectories, final.layers, strict=True):
+        torch.testing.assert_close(tr.states[-1].h, s.h)
+    with pytest.raises(ValueError, match="Bidirectional does not expose per-step states"):
+        layer_trajectories(build("gru", bidirectional=True), x)

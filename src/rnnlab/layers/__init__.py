@@ -7,6 +7,7 @@ from rnnlab.layers.deep import DeepStacked, DeepStackedState, build_deep_stacked
 from rnnlab.layers.dilated import Dilated, DilatedState, build_dilated
 from rnnlab.layers.recurrent import Recurrent
 from rnnlab.layers.stacked import Stacked, StackedState
+from rnnlab.layers.trajectory import LayerTrajectory, layer_trajectories
 
 __all__ = [
     "Bidirectional",
@@ -15,6 +16,7 @@ __all__ = [
     "DeepStackedState",
     "Dilated",
     "DilatedState",
+    "LayerTrajectory",
     "Recurrent",
     "SequenceLayer",
     "Stacked",
@@ -23,5 +25,6 @@ __all__ = [
     "build_dilated",
     "build_layers",
     "last_step",
+    "layer_trajectories",
     "reverse_padded",
 ]

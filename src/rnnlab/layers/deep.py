@@ -13,6 +13,7 @@ from rnnlab.cells.registry import make_cell
 from rnnlab.layers.base import SequenceLayer, check_sequence_input
 from rnnlab.layers.bidirectional import Bidirectional
 from rnnlab.layers.recurrent import Recurrent
+from rnnlab.layers.trajectory import LayerTrajectory, layer_trajectories
 
 
 class DeepStackedState(NamedTuple):
@@ -94,17 +95,38 @@ class DeepStacked(SequenceLayer):
     def forward(
         self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
     ) -> tuple[Tensor, DeepStackedState]:
+        y, final, _ = self._run(x, state, lengths, keep_states=False)
+        return y, final
+
+    def layer_trajectories(
+        self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
+    ) -> tuple[Tensor, DeepStackedState, list[LayerTrajectory]]:
+        """Like :meth:`forward`, also returning every layer's states after every step, bottom
+        first (:func:`~rnnlab.layers.trajectory.layer_trajectories`; for diagnostics)."""
+        return self._run(x, state, lengths, keep_states=True)
+
+    def _run(
+        self, x: Tensor, state: State | None, lengths: Tensor | None, keep_states: bool
+    ) -> tuple[Tensor, DeepStackedState, list[LayerTrajectory]]:
         check_sequence_input(x, self.input_size, lengths)
         outputs: list[Tensor] = []
         finals = []
+        trajectories: list[LayerTrajectory] = []
         for l, layer in enumerate(self.layers):
             # input skip: layer l reads [x; y^(l-1)]
             inp = x if l == 0 else torch.cat([x, self.dropout(outputs[-1])], dim=-1)
-            out, final = layer(inp, None if state is None else state.layers[l], lengths)
+            layer_state = None if state is None else state.layers[l]
+            if keep_states:
+                out, final, below = layer_trajectories(
+                    cast(SequenceLayer, layer), inp, layer_state, lengths
+                )
+                trajectories.extend(below)
+            else:
+                out, final = layer(inp, layer_state, lengths)
             outputs.append(out)
             finals.append(final)
         # output skip: every layer's output, (B, T, sum of sizes)
-        return torch.cat(outputs, dim=-1), DeepStackedState(tuple(finals))
+        return torch.cat(outputs, dim=-1), DeepStackedState(tuple(finals)), trajectories
 
     def layer_outputs(self, y: Tensor) -> list[Tensor]:
         """Split the output ``y (..., output_size)`` back into the layers' outputs."""

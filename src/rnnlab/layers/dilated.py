@@ -32,6 +32,21 @@ def _unfold(state: State, batch: int, dilation: int) -> State:
     return map_state(lambda t: t.reshape(batch, dilation, *t.shape[1:]), state)
 
 
+def _chain(chains: State, j: int) -> State:
+    """Chain ``j`` of every ``(B, d, ...)`` leaf: ``(B, ...)``."""
+    return map_state(lambda t: t[:, j], chains)
+
+
+def _stack_states(states: list[State]) -> State:
+    """Stack the leaves of ``d`` states of one structure along a new axis 1:
+    ``(B, ...)`` -> ``(B, d, ...)``."""
+    first = states[0]
+    if isinstance(first, Tensor):
+        return torch.stack(states, dim=1)
+    fields = [_stack_states([s[i] for s in states]) for i in range(len(first))]
+    return type(first)(*fields) if hasattr(first, "_fields") else type(first)(fields)
+
+
 def _roll_chains(state: State, shift: Tensor) -> State:
     """Per row ``b``, ``new[:, j] = old[:, (j + shift[b]) mod d]`` for every ``(B, d, ...)``
     leaf."""
@@ -142,6 +157,56 @@ class Dilated(SequenceLayer):
         # chain (L + j) mod d last ran step L - d + j: put it at position j
         chains = _roll_chains(_unfold(final, B, d), L % d)
         return y, DilatedState(chains)
+
+    def trajectory(
+        self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
+    ) -> tuple[Tensor, DilatedState, list[State]]:
+        r"""Like :meth:`forward`, also returning the cell's state after every step in time
+        order (for diagnostics): ``states[t]`` has batch ``B`` and is the state of step
+        ``t``, :math:`s_t = F(x_t, s_{t-d})`.
+
+        The folded unroll of :meth:`forward` computes row ``b d + j`` of its ``(B d)``
+        batch at chain step ``k`` for time ``t = k d + j``; unfolding that state afterwards
+        (a slice of it) would give a tensor outside the graph, with no gradient. So this
+        runs the definition itself, one time step at a time, keeping the last ``d`` states
+        in a ring (slot ``t mod d`` holds :math:`s_{t-d}` until step ``t`` replaces it):
+        every ``states[t]`` is a node of the graph, and
+        ``torch.autograd.grad(loss, states[t].h)`` is :math:`\partial L / \partial h_t`.
+        ``y`` and the final state equal :meth:`forward`'s up to float rounding (in eval
+        mode; a stochastic cell such as :class:`~rnnlab.cells.VariationalDropout` draws its
+        training noise per row here and per chain there). A padded step (``t >=
+        lengths[b]``) keeps the ring's state, which ``states[t]`` then shows. The loop
+        costs ``T`` steps of ``B`` rows instead of ``T / d`` of ``B d``.
+        """
+        check_sequence_input(x, self.input_size, lengths)
+        B, T, _ = x.shape
+        d = self.dilation
+        if state is None:
+            state = self.initial_state(B, device=x.device, dtype=x.dtype)
+        mask = step_mask(lengths, T, x.device)  # (B, T) or None
+        if mask is not None:
+            x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
+        cell = self.cell
+        projected = cell.project_input(x)  # (B, T, P)
+        # ring[j]: the state step t = j (mod d) reads, s_{t-d}; initially chains[:, j]
+        ring = [_chain(state.chains, j) for j in range(d)]
+        outputs: list[Tensor] = []
+        states: list[State] = []
+        masks: Sequence[Tensor | None] = [None] * T if mask is None else mask.unbind(1)
+        with cell.unrolling():
+            for t, (p_t, m_t) in enumerate(zip(projected.unbind(1), masks, strict=True)):
+                # (y_t, s_t) = F(x_t, s_{t-d})
+                y_t, new = cell.step(p_t, ring[t % d])
+                if m_t is not None:  # padded steps keep the state and emit zeros
+                    new = where_state(m_t, new, ring[t % d])
+                    y_t = y_t.masked_fill(~m_t.unsqueeze(1), 0.0)
+                ring[t % d] = new
+                outputs.append(y_t)
+                states.append(new)
+        L = torch.full((B,), T, device=x.device) if lengths is None else lengths.to(x.device)
+        # slot (L + j) mod d last ran step L - d + j: put it at position j, as forward does
+        chains = _roll_chains(_stack_states(ring), L.long() % d)
+        return torch.stack(outputs, dim=1), DilatedState(chains), states
 
 
 def default_dilations(num_layers: int) -> list[int]:

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from rnnlab.cells.base import State
 from rnnlab.layers.base import SequenceLayer, check_sequence_input
+from rnnlab.layers.trajectory import LayerTrajectory, layer_trajectories
 
 
 class StackedState(NamedTuple):
@@ -67,17 +68,38 @@ class Stacked(SequenceLayer):
     def forward(
         self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
     ) -> tuple[Tensor, StackedState]:
+        y, final, _ = self._run(x, state, lengths, keep_states=False)
+        return y, final
+
+    def layer_trajectories(
+        self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
+    ) -> tuple[Tensor, StackedState, list[LayerTrajectory]]:
+        """Like :meth:`forward`, also returning every layer's states after every step, bottom
+        first (:func:`~rnnlab.layers.trajectory.layer_trajectories`; for diagnostics)."""
+        return self._run(x, state, lengths, keep_states=True)
+
+    def _run(
+        self, x: Tensor, state: State | None, lengths: Tensor | None, keep_states: bool
+    ) -> tuple[Tensor, StackedState, list[LayerTrajectory]]:
         check_sequence_input(x, self.input_size, lengths)
         finals = []
+        trajectories: list[LayerTrajectory] = []
         h = x
         for i, layer in enumerate(self.layers):
             inp = self.dropout(h) if i > 0 else h
-            out, final = layer(inp, None if state is None else state.layers[i], lengths)
+            layer_state = None if state is None else state.layers[i]
+            if keep_states:
+                out, final, below = layer_trajectories(
+                    cast(SequenceLayer, layer), inp, layer_state, lengths
+                )
+                trajectories.extend(below)
+            else:
+                out, final = layer(inp, layer_state, lengths)
             if self.residual and i > 0 and out.shape[-1] == h.shape[-1]:
                 out = out + h
             h = out
             finals.append(final)
-        return h, StackedState(tuple(finals))
+        return h, StackedState(tuple(finals)), trajectories
 
     def summary(self, y: Tensor, lengths: Tensor | None) -> Tensor:
         return cast(SequenceLayer, self.layers[-1]).summary(y, lengths)
