@@ -99,6 +99,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_ints(text: str) -> tuple[int, ...]:
+    return tuple(_positive_int(v) for v in text.split(","))
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -364,7 +368,14 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     if args.models:
         options = TaskOptions(T=args.T, data=args.data, seed=args.seed)
         subjects += commands.initial_subjects(
-            args.models, args.task, options, hidden_size=args.hidden, seed=args.seed
+            args.models,
+            args.task,
+            options,
+            hidden_size=args.hidden,
+            seed=args.seed,
+            num_layers=args.layers,
+            inner_cell=args.cell,
+            dilations=args.dilations,
         )
     if args.run:
         subjects += commands.run_subjects(args.run)
@@ -375,6 +386,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         flows = commands.diagnose_gradflow(subjects, out, rows=args.rows or 32, title=title)
         for label, flow in flows.items():
             print(f"{label:<32} ||dL/dh_1|| / ||dL/dh_T|| = {flow.ratio_first_last:.3g}")
+            details = {**(flow.layers if len(flow.layers) > 1 else {}), **flow.parts}
+            for part, curve in details.items():
+                print(f"  {part:<30} {curve.ratio_first_last:.3g}")
         print(f"results: {out}/gradflow.json  figure: {out}/gradflow.png")
     else:
         spectra = commands.diagnose_jacobian(subjects, out, title=title)
@@ -399,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cell", help="the cell inside a stack model such as dilated")
     t.add_argument(
         "--dilations",
-        type=lambda s: tuple(_positive_int(v) for v in s.split(",")),
+        type=_positive_ints,
         help="dilated: per-layer dilations, e.g. 1,2,4,8 (default powers of 2)",
     )
     t.add_argument("--out", help="run folder (default runs/<task>-<model>-<time>)")
@@ -514,7 +528,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--task", default="copy", help="task for --models (default copy)")
     d.add_argument("--T", type=_positive_int, help="sequence length / delay for --models")
     d.add_argument("--data", help="data file or folder for --models on a dataset task")
-    d.add_argument("--hidden", type=_positive_int, help="hidden size for --models")
+    d.add_argument(
+        "--hidden",
+        type=_positive_ints,
+        help="hidden size for --models: one, or one per model (128,128,32)",
+    )
+    d.add_argument(
+        "--layers",
+        type=_positive_ints,
+        help="stacked layers for --models: one, or one per model (default 1; dilated 4)",
+    )
+    d.add_argument("--cell", help="the cell inside a stack model such as dilated")
+    d.add_argument(
+        "--dilations",
+        type=_positive_ints,
+        help="dilated: per-layer dilations, e.g. 1,2,4,8 (default powers of 2)",
+    )
     d.add_argument(
         "--rows",
         type=_positive_int,

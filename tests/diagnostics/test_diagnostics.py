@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -10,12 +11,14 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from rnnlab.cells import ClockworkCell, ElmanCell
 from rnnlab.cells.base import Cell
 from rnnlab.cli import main
 from rnnlab.diagnostics import gradient_flow, jacobian_spectrum
-from rnnlab.layers import Recurrent, build_layers
+from rnnlab.layers import Dilated, Recurrent, Stacked, build_layers
 from rnnlab.models import Seq2Vec, Tagger
 from rnnlab.tasks import AddingTask, CopyTask
+from rnnlab.tasks.base import Batch
 
 
 class LinearState(NamedTuple):
@@ -77,11 +80,87 @@ def test_gated_cells_keep_more_gradient_than_elman() -> None:
     assert ratios["lstm"] > 1e3 * ratios["elman"]
 
 
-def test_gradient_flow_needs_a_single_recurrent_layer() -> None:
-    model = Tagger(build_layers("gru", 10, 8, num_layers=2), 9)
+def test_gradient_flow_rejects_layers_without_per_step_states() -> None:
+    model = Tagger(build_layers("gru", 10, 8, bidirectional=True), 9)
     task = CopyTask(T=5)
-    with pytest.raises(ValueError, match="single Recurrent layer, got Stacked"):
+    with pytest.raises(ValueError, match="Bidirectional does not expose per-step states"):
         gradient_flow(model, task, task.split("val").rows(slice(0, 2)))
+
+
+def test_dilated_linear_recurrence_halves_the_gradient_every_d_steps() -> None:
+    # y = head(h_T), h_t = 0.5 h_{t-d} + U x_t: dL/dh_t = 0.5^k dL/dh_T for t = T - k d, and 0
+    # on the other chains
+    torch.manual_seed(0)
+    T, d = 11, 3
+    task = AddingTask(T=T)
+    model = Seq2Vec(Dilated(LinearCell(2, 0.5 * torch.eye(4)), dilation=d), 1)
+    flow = gradient_flow(model, task, task.split("val").rows(slice(0, 8)))
+    last = flow.norms[-1]
+    expected = [0.5 ** ((T - 1 - t) // d) if (T - 1 - t) % d == 0 else 0.0 for t in range(T)]
+    assert [v / last for v in flow.norms] == pytest.approx(expected, rel=1e-9, abs=1e-15)
+    assert list(flow.layers) == ["layer 1 (d=3)"] and not flow.parts
+
+
+def _by_hand(model: Tagger, task: CopyTask, batch: Batch) -> tuple[list[Tensor], list[Tensor]]:
+    """dL/dh_t of both layers of a clockwork -> dilated(d=2) Elman stack, by autograd on zero
+    probes added to every h_t of a hand-written unroll (the cells' own forward, a ring of
+    d states for the dilated layer): dL/d(probe_t) = dL/dh_t."""
+    clockwork, dilated = (layer.cell for layer in model.layers.layers)  # type: ignore[union-attr]
+    x = batch.x
+    B, T, _ = x.shape
+    probes1 = [torch.zeros(B, clockwork.hidden_size, requires_grad=True) for _ in range(T)]
+    probes2 = [torch.zeros(B, dilated.hidden_size, requires_grad=True) for _ in range(T)]
+    state = clockwork.initial_state(B)
+    h1 = []
+    for t in range(T):
+        _, state = clockwork(x[:, t], state)
+        state = state._replace(h=state.h + probes1[t])
+        h1.append(state.h)  # y_t = h_t
+    ring = [dilated.initial_state(B), dilated.initial_state(B)]
+    h2 = []
+    for t in range(T):
+        _, s = dilated(h1[t], ring[t % 2])
+        s = s._replace(h=s.h + probes2[t])
+        ring[t % 2] = s
+        h2.append(s.h)
+    loss = task.dependency_loss(model.head(torch.stack(h2, dim=1)), batch)
+    grads = torch.autograd.grad(loss, probes1 + probes2)
+    return list(grads[:T]), list(grads[T:])
+
+
+def test_per_layer_and_per_module_norms_equal_autograd_by_hand() -> None:
+    torch.set_default_dtype(torch.float64)
+    try:
+        torch.manual_seed(0)
+        task = CopyTask(T=4)
+        stack = Stacked(
+            [Recurrent(ClockworkCell(10, 8, num_modules=4)), Dilated(ElmanCell(8, 6), 2)]
+        )
+        model = Tagger(stack, 9)
+        batch = task.split("val").rows(slice(0, 3))
+        batch = Batch(batch.x.double(), batch.y, batch.lengths)
+        flow = gradient_flow(model, task, batch)
+        g1, g2 = _by_hand(model, task, batch)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    n1 = [float(g.norm()) for g in g1]
+    n2 = [float(g.norm()) for g in g2]
+    assert list(flow.layers) == ["layer 1", "layer 2 (d=2)"]
+    assert flow.layers["layer 1"].norms == pytest.approx(n1, rel=1e-9)
+    assert flow.layers["layer 2 (d=2)"].norms == pytest.approx(n2, rel=1e-9)
+    whole = [math.hypot(a, b) for a, b in zip(n1, n2, strict=True)]
+    assert flow.norms == pytest.approx(whole, rel=1e-9)
+    assert flow.ratio_first_last == pytest.approx(whole[0] / whole[-1], rel=1e-9)
+    periods = [1, 2, 4, 8]
+    assert list(flow.parts) == [
+        f"layer 1: module {i + 1} (period {p})" for i, p in enumerate(periods)
+    ]
+    for i, p in enumerate(periods):
+        module = [float(g[:, 2 * i : 2 * i + 2].norm()) for g in g1]
+        assert flow.parts[f"layer 1: module {i + 1} (period {p})"].norms == pytest.approx(
+            module, rel=1e-9, abs=1e-300
+        )
+    assert min(n1) > 0 and min(n2[:-1]) > 0
 
 
 def test_diagnose_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -163,3 +242,42 @@ def test_diagnose_trained_run_and_clipping(
         sum(n > 0.01 for n in clipping["grad_norm"]) / 20
     )
     assert (out / "clipping.png").is_file()
+
+
+def test_diagnose_cli_layers_and_modules(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "diag"
+    base = ["diagnose", "gradflow", "--task", "copy", "--T", "6", "--rows", "2", "--out", str(out)]
+    argv = [*base, "--models", "elman,clockwork,dilated", "--cell", "elman", "--hidden", "8,8,4"]
+    assert main(argv) == 0
+    data = json.loads((out / "gradflow.json").read_text())
+    assert list(data) == ["elman (init)", "clockwork (init)", "dilated(elman) (init)"]
+    dilated = data["dilated(elman) (init)"]
+    assert list(dilated["layers"]) == ["layer 1", "layer 2 (d=2)", "layer 3 (d=4)", "layer 4 (d=8)"]
+    assert all(len(c["norms"]) == 26 for c in dilated["layers"].values())
+    # W_ih, W_hh, b_ih, b_hh of 4 Elman layers (input 10, then 4), and the 9-way head
+    assert dilated["params"] == (4 * 10 + 16 + 8) + 3 * (16 + 16 + 8) + 9 * (4 + 1)
+    parts = data["clockwork (init)"]["parts"]
+    assert list(parts) == [f"module {i + 1} (period {2**i})" for i in range(8)]
+    assert data["elman (init)"]["parts"] == {}
+    printed = capsys.readouterr().out
+    assert "module 8 (period 128)" in printed and "layer 4 (d=8)" in printed
+    assert (out / "gradflow.png").stat().st_size > 1000
+
+    # dilations give the dilated stack's depth; one --layers value applies to every model
+    argv = [*base, "--models", "dilated", "--cell", "gru", "--hidden", "4", "--dilations", "1,3"]
+    assert main(argv) == 0
+    layers = json.loads((out / "gradflow.json").read_text())["dilated(gru) (init)"]["layers"]
+    assert list(layers) == ["layer 1", "layer 2 (d=3)"]
+    assert main([*base, "--models", "gru", "--hidden", "4", "--layers", "2"]) == 0
+    assert len(json.loads((out / "gradflow.json").read_text())["gru (init)"]["layers"]) == 2
+
+    capsys.readouterr()
+    assert (
+        main([*base, "--models", "elman,clockwork,dilated", "--cell", "gru", "--hidden", "8,4"])
+        == 2
+    )
+    assert "--hidden gives 2 values for 3 models" in capsys.readouterr().err
+    assert main([*base, "--models", "dilated"]) == 2
+    assert "give one with --cell" in capsys.readouterr().err

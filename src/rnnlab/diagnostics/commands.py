@@ -4,6 +4,7 @@ generative models, written as JSON and PNG."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from rnnlab.diagnostics.plots import (
     plot_jacobian,
     plot_text_exposure,
 )
-from rnnlab.models.build import build_model
+from rnnlab.models.build import STACKS, build_model
 from rnnlab.models.language import LanguageModel
 from rnnlab.tasks.base import Batch, Task
 from rnnlab.tasks.charlm import CharLMTask
@@ -42,25 +43,69 @@ class Subject:
     task: Task
 
 
+DILATED_DIAGNOSE_LAYERS = 4  # a dilated stack at initialisation: dilations 1, 2, 4, 8
+
+
+def _per_model(value: int | Sequence[int] | None, models: list[str], flag: str) -> list[int | None]:
+    """One value for every model, or one per model (``--hidden 128,128,64``)."""
+    if value is None or isinstance(value, int):
+        return [value] * len(models)
+    values: list[int | None] = list(value)
+    if len(values) == 1:
+        return values * len(models)
+    if len(values) != len(models):
+        raise ValueError(
+            f"{flag} gives {len(values)} values for {len(models)} models "
+            f"({', '.join(models)}); expected one, or one per model"
+        )
+    return values
+
+
 def initial_subjects(
     models: list[str],
     task_name: str,
     options: TaskOptions,
-    hidden_size: int | None = None,
+    hidden_size: int | Sequence[int] | None = None,
     seed: int = 0,
+    num_layers: int | Sequence[int] | None = None,
+    inner_cell: str | None = None,
+    dilations: Sequence[int] | None = None,
 ) -> list[Subject]:
-    """Each named cell at initialisation, built as ``rnnlab train`` would build it for the
-    task (the task's defaults for that cell, e.g. its hidden size and chrono init)."""
+    """Each named model at initialisation, built as ``rnnlab train`` would build it for the
+    task (the task's defaults for that cell, e.g. its hidden size and chrono init).
+
+    ``hidden_size`` and ``num_layers`` are one value for every model or one per model.
+    Plain cells get one layer unless ``num_layers`` says otherwise; a stack model
+    (``dilated``) wraps ``inner_cell`` and gets ``len(dilations)`` layers when
+    ``dilations`` is given, else ``num_layers``, else 4 (dilations 1, 2, 4, 8).
+    """
     task = build_task(task_name, options)
+    hidden = _per_model(hidden_size, models, "--hidden")
+    layers = _per_model(num_layers, models, "--layers")
     subjects = []
-    for name in models:
-        overrides: dict[str, Any] = {"cell": name, "num_layers": 1, "bidirectional": False}
-        if hidden_size is not None:
-            overrides["hidden_size"] = hidden_size
+    for name, h, n in zip(models, hidden, layers, strict=True):
+        overrides: dict[str, Any] = {"cell": name, "num_layers": n or 1, "bidirectional": False}
+        label = name
+        if name in STACKS:
+            if inner_cell is None:
+                raise ValueError(f"model {name!r} wraps a cell: give one with --cell (e.g. elman)")
+            overrides["inner_cell"] = inner_cell
+            if dilations is not None:
+                overrides["dilations"] = tuple(dilations)
+                if n is not None and n != len(dilations):
+                    raise ValueError(
+                        f"--layers {n} for {name} disagrees with --dilations "
+                        f"{','.join(map(str, dilations))} ({len(dilations)} layers)"
+                    )
+                n = len(dilations)
+            overrides["num_layers"] = n or DILATED_DIAGNOSE_LAYERS
+            label = f"{name}({inner_cell})"
+        if h is not None:
+            overrides["hidden_size"] = h
         config = resolve_config(task_name, task, options, overrides)
         torch.manual_seed(seed)
         model = build_model(config.model, task.kind, task.input_size, task.output_size)
-        subjects.append(Subject(f"{name} (init)", model, task))
+        subjects.append(Subject(f"{label} (init)", model, task))
     return subjects
 
 
@@ -81,9 +126,19 @@ def _probe(task: Task, rows: int) -> Batch:
 def diagnose_gradflow(
     subjects: list[Subject], out_dir: Path, rows: int = 32, title: str = ""
 ) -> dict[str, GradientFlow]:
-    """Write ``gradflow.json`` ({label: {"norms", "ratio_first_last"}}) and ``gradflow.png``."""
+    """Write ``gradflow.json`` and ``gradflow.png``.
+
+    The JSON maps each label to ``{"norms", "ratio_first_last", "layers", "parts",
+    "params"}``: the whole state's curve, one ``{"norms", "ratio_first_last"}`` per
+    recurrent layer and per part of a structured state (clockwork modules, HM-RNN levels;
+    :class:`~rnnlab.diagnostics.GradientFlow`), and the model's parameter count.
+    """
     results = {s.label: gradient_flow(s.model, s.task, _probe(s.task, rows)) for s in subjects}
-    write_json(out_dir / "gradflow.json", {k: v.to_dict() for k, v in results.items()})
+    params = {s.label: sum(p.numel() for p in s.model.parameters()) for s in subjects}
+    write_json(
+        out_dir / "gradflow.json",
+        {k: {**v.to_dict(), "params": params[k]} for k, v in results.items()},
+    )
     plot_gradflow(results, out_dir / "gradflow.png", title or "gradient flow through time")
     return results
 

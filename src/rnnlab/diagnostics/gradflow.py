@@ -10,20 +10,28 @@ step t is a product of Jacobians,
 
 so it shrinks or grows exponentially in ``T - t`` unless the Jacobians' singular values stay
 near 1 (gates, orthogonal/unitary recurrences). :func:`gradient_flow` measures
-:math:`\\lVert \\partial L / \\partial h_t \\rVert` for every ``t``.
+:math:`\\lVert \\partial L / \\partial h_t \\rVert` for every ``t``: over the whole state,
+per recurrent layer of a stack (the top layers of a dilated RNN skip ``d`` steps per
+transition), and per part of a structured state (the modules of a clockwork RNN, fast to
+slow; the levels of a hierarchical multiscale RNN).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.base import State
+from rnnlab.cells.base import Cell, State
+from rnnlab.cells.clockwork import ClockworkCell
+from rnnlab.cells.hmrnn import HMRNNCell
+from rnnlab.layers.base import SequenceLayer
 from rnnlab.layers.recurrent import Recurrent
+from rnnlab.layers.trajectory import layer_trajectories
 from rnnlab.tasks.base import Batch, Task
 
 
@@ -33,8 +41,8 @@ def state_tensors(state: State) -> list[Tensor]:
     if isinstance(state, Tensor):
         return [state] if state.is_floating_point() else []
     out: list[Tensor] = []
-    for field in state:
-        out.extend(state_tensors(field))
+    for leaf in state:
+        out.extend(state_tensors(leaf))
     return out
 
 
@@ -60,53 +68,136 @@ def single_recurrent(model: nn.Module) -> Recurrent:
     return layers
 
 
-@dataclass(frozen=True)
-class GradientFlow:
-    """``norms[t]`` = :math:`\\lVert \\partial L / \\partial s_t \\rVert` for steps ``t = 1..T``.
+class StatePart(NamedTuple):
+    """Units ``start .. start + length - 1`` along axis 1 of a cell's hidden state ``h``."""
 
-    The norm is the Frobenius norm over the batch and every tensor of the state (``h`` and
-    ``c`` for an LSTM) of the gradient of the batch-mean loss. ``ratio_first_last`` is
-    ``norms[0] / norms[-1]``: far below 1, the first steps get (almost) no gradient.
-    """
+    name: str
+    start: int
+    length: int
+
+
+def state_parts(cell: Cell) -> list[StatePart]:
+    """The parts of ``cell``'s hidden state that :func:`gradient_flow` reports separately:
+    a :class:`~rnnlab.cells.ClockworkCell`'s modules (``h (B, H)``, module ``i`` the units
+    ``i m .. (i+1) m - 1``, fast to slow) and a :class:`~rnnlab.cells.HMRNNCell`'s levels
+    (``h (B, L, H)``, bottom first); none for other cells."""
+    if isinstance(cell, ClockworkCell):
+        m = cell.module_size
+        return [
+            StatePart(f"module {i + 1} (period {p})", i * m, m) for i, p in enumerate(cell.periods)
+        ]
+    if isinstance(cell, HMRNNCell):
+        return [StatePart(f"level {l + 1}", l, 1) for l in range(cell.num_layers)]
+    return []
+
+
+@dataclass(frozen=True)
+class FlowCurve:
+    """:math:`\\lVert \\partial L / \\partial h_t \\rVert` of one part of the state for
+    ``t = 1..T``, and ``norms[0] / norms[-1]``."""
 
     norms: list[float]
     ratio_first_last: float
 
+    @classmethod
+    def from_squares(cls, squares: list[float]) -> FlowCurve:
+        norms = [math.sqrt(v) for v in squares]
+        last = norms[-1]
+        return cls(norms, norms[0] / last if last > 0 else math.inf)
+
     def to_dict(self) -> dict[str, object]:
         return {"norms": self.norms, "ratio_first_last": self.ratio_first_last}
+
+
+@dataclass(frozen=True)
+class GradientFlow:
+    """``norms[t]`` = :math:`\\lVert \\partial L / \\partial s_t \\rVert` for steps ``t = 1..T``.
+
+    The norm is the Frobenius norm over the batch and every recurrent layer's hidden state
+    (``h`` for an LSTM, not ``c``; see :func:`hidden_tensors`) of the gradient of the
+    batch-mean loss. ``ratio_first_last`` is ``norms[0] / norms[-1]``: far below 1, the
+    first steps get (almost) no gradient.
+
+    ``layers`` holds the same measure per recurrent layer, bottom first, named
+    ``"layer l"`` (``"layer l (d=k)"`` for a dilated layer); ``parts`` per part of a
+    structured state (:func:`state_parts`), named ``"module i (period p)"`` or
+    ``"level l"``, prefixed with ``"layer l: "`` in a stack of several layers.
+    """
+
+    norms: list[float]
+    ratio_first_last: float
+    layers: dict[str, FlowCurve] = field(default_factory=dict)
+    parts: dict[str, FlowCurve] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "norms": self.norms,
+            "ratio_first_last": self.ratio_first_last,
+            "layers": {k: v.to_dict() for k, v in self.layers.items()},
+            "parts": {k: v.to_dict() for k, v in self.parts.items()},
+        }
+
+
+def _sequence_model(model: nn.Module) -> SequenceLayer:
+    layers = getattr(model, "layers", None)
+    if not isinstance(layers, SequenceLayer) or not callable(getattr(model, "readout", None)):
+        raise ValueError(
+            f"gradient flow needs a Seq2Vec or Tagger (layers + readout), got "
+            f"{type(model).__name__}"
+        )
+    return layers
 
 
 def gradient_flow(model: nn.Module, task: Task, batch: Batch) -> GradientFlow:
     """Measure :class:`GradientFlow` of ``task.dependency_loss`` on ``batch``.
 
     The model is a :class:`~rnnlab.models.Seq2Vec` or :class:`~rnnlab.models.Tagger` over
-    one :class:`~rnnlab.layers.Recurrent`; the unroll runs the step loop (so every state is
-    a node of the graph) in float64 on a copy of the model, in eval mode.
+    a :class:`~rnnlab.layers.Recurrent` or :class:`~rnnlab.layers.Dilated` layer, or a
+    :class:`~rnnlab.layers.Stacked` / :class:`~rnnlab.layers.DeepStacked` stack of them
+    (:func:`~rnnlab.layers.layer_trajectories`); the unroll runs the step loop (so every
+    state is a node of the graph) in float64 on a copy of the model, in eval mode.
     """
-    single_recurrent(model)
+    _sequence_model(model)
     # float64 on a copy: gradients that fall like 0.5^T underflow float32 within ~150 steps
     model = copy.deepcopy(model).double().eval()  # eval: no dropout noise in the measurement
-    layer = single_recurrent(model)
+    layers = _sequence_model(model)
     device = next(model.parameters()).device
     batch = Batch(batch.x.double(), batch.y, batch.lengths).to(device)
     if batch.y.is_floating_point():
         batch = Batch(batch.x, batch.y.double(), batch.lengths)
-    y, _, states = layer.trajectory(batch.x, lengths=batch.lengths)
+    y, _, trajectories = layer_trajectories(layers, batch.x, lengths=batch.lengths)
     out = model.readout(y, batch.lengths)  # type: ignore[operator]
     loss = task.dependency_loss(out, batch)
-    per_step = [hidden_tensors(s) for s in states]
-    flat = [t for tensors in per_step for t in tensors]
-    grads = torch.autograd.grad(loss, flat, allow_unused=True)
-    norms: list[float] = []
-    i = 0
-    for tensors in per_step:
-        total = 0.0
-        for _ in tensors:
-            g = grads[i]
-            i += 1
-            if g is not None:
-                total += float(g.double().pow(2).sum())
-        norms.append(math.sqrt(total))
-    last = norms[-1]
-    ratio = norms[0] / last if last > 0 else math.inf
-    return GradientFlow(norms, ratio)
+    # per layer, per step: the hidden tensors whose gradient is measured
+    per_layer = [[hidden_tensors(s) for s in tr.states] for tr in trajectories]
+    flat = [t for steps in per_layer for tensors in steps for t in tensors]
+    grads = iter(torch.autograd.grad(loss, flat, allow_unused=True))
+    T = len(per_layer[0])
+    total = [0.0] * T
+    layer_curves: dict[str, FlowCurve] = {}
+    part_curves: dict[str, FlowCurve] = {}
+    for l, (tr, steps) in enumerate(zip(trajectories, per_layer, strict=True)):
+        parts = state_parts(tr.cell)
+        squares = [0.0] * T
+        part_squares = [[0.0] * T for _ in parts]
+        for t, tensors in enumerate(steps):
+            for k, _ in enumerate(tensors):
+                g = next(grads)
+                if g is None:
+                    continue
+                g = g.double()
+                squares[t] += float(g.pow(2).sum())
+                if k == 0:  # the parts split h, the first hidden tensor
+                    for p, part in enumerate(parts):
+                        part_squares[p][t] += float(
+                            g.narrow(1, part.start, part.length).pow(2).sum()
+                        )
+        for t in range(T):
+            total[t] += squares[t]
+        name = f"layer {l + 1}" + (f" (d={tr.dilation})" if tr.dilation != 1 else "")
+        layer_curves[name] = FlowCurve.from_squares(squares)
+        prefix = f"layer {l + 1}: " if len(trajectories) > 1 else ""
+        for part, values in zip(parts, part_squares, strict=True):
+            part_curves[prefix + part.name] = FlowCurve.from_squares(values)
+    whole = FlowCurve.from_squares(total)
+    return GradientFlow(whole.norms, whole.ratio_first_last, layer_curves, part_curves)

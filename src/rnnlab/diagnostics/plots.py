@@ -25,20 +25,51 @@ def _save(fig: object, path: Path) -> None:
     atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=120))  # type: ignore[attr-defined]
 
 
+_CMAPS = ("Blues", "Oranges", "Greens", "Purples", "Reds", "Greys")
+
+
+def _curves(flow: GradientFlow) -> dict[str, list[float]]:
+    """What the right panel shows of one model: its parts (clockwork modules, HM-RNN
+    levels) if any, else its layers if several, else its whole state."""
+    if flow.parts:
+        return {k: v.norms for k, v in flow.parts.items()}
+    if len(flow.layers) > 1:
+        return {k: v.norms for k, v in flow.layers.items()}
+    return {"": flow.norms}
+
+
 def plot_gradflow(results: Mapping[str, GradientFlow], path: Path, title: str) -> None:
-    """All models' :math:`\\lVert \\partial L/\\partial s_t \\rVert` against ``t``, log scale."""
+    """All models' :math:`\\lVert \\partial L/\\partial s_t \\rVert` against ``t``, log scale;
+    when some model has several layers or a structured state, a second panel shows its
+    per-layer / per-module curves (light: bottom layer or fast module; dark: top or slow)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    detailed = any(f.parts or len(f.layers) > 1 for f in results.values())
+    fig, axes = plt.subplots(1, 2 if detailed else 1, figsize=(13, 4.6) if detailed else (7, 4.2))
+    ax = axes[0] if detailed else axes
     for name, flow in results.items():
         steps = range(1, len(flow.norms) + 1)
-        values = [max(v, 1e-300) for v in flow.norms]
-        ax.plot(steps, values, label=f"{name} (first/last {flow.ratio_first_last:.2g})")
-    ax.set_yscale("log")
-    ax.set_xlabel("step t")
-    ax.set_ylabel("||dL/dh_t||")
+        ax.plot(steps, _floor(flow.norms), label=f"{name} (first/last {flow.ratio_first_last:.2g})")
     ax.set_title(title)
-    ax.legend(fontsize=8)
-    ax.grid(True, which="both", alpha=0.3)
+    ax.set_ylabel("||dL/dh_t||")
+    panels = [ax]
+    if detailed:
+        right = axes[1]
+        for i, (name, flow) in enumerate(results.items()):
+            curves = _curves(flow)
+            cmap = plt.get_cmap(_CMAPS[i % len(_CMAPS)])
+            for j, (part, norms) in enumerate(curves.items()):
+                shade = 0.4 + 0.6 * (j + 1) / len(curves) if len(curves) > 1 else 0.8
+                label = f"{name} {part}".strip()
+                steps = range(1, len(norms) + 1)
+                right.plot(steps, _floor(norms), color=cmap(shade), lw=1.2, label=label)
+        right.set_title("per layer / module (light: bottom, fast; dark: top, slow)")
+        right.set_ylabel("||dL/dh_t|| of the part")
+        panels.append(right)
+    for a in panels:
+        a.set_yscale("log")
+        a.set_xlabel("step t")
+        a.legend(fontsize=7 if detailed else 8)
+        a.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
