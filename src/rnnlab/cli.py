@@ -356,6 +356,28 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
                 )
         print(f"results: {out}/exposure.json  figure: {out}/exposure.png")
         return 0
+    if args.what == "boundaries":
+        if not args.run or len(args.run) != 1:
+            raise ValueError(
+                "diagnose boundaries needs one --run <run dir> (charlm, --model hmrnn)"
+            )
+        result = commands.diagnose_boundaries(
+            args.run[0], out, text=args.text, max_chars=args.max_chars
+        )
+        val = result["validation"]
+        print(
+            f"validation: {val['chars']} characters, word boundaries (spaces/punctuation) "
+            f"at {val['word_boundary_rate']:.3f} of them"
+        )
+        for level, agreement in val["agreement"].items():
+            exact, near = agreement["tolerance_0"], agreement["tolerance_1"]
+            print(
+                f"{level:<20} boundary rate {val['boundary_rate'][level]:.3f}; vs word "
+                f"boundaries P {exact['precision']:.3f} R {exact['recall']:.3f} F1 "
+                f"{exact['f1']:.3f} (within 1 character: F1 {near['f1']:.3f})"
+            )
+        print(f"results: {out}/boundaries.json  figure: {out}/boundaries.png")
+        return 0
     if args.what == "clipping":
         if not args.run:
             raise ValueError("diagnose clipping needs --run <run dir>")
@@ -520,9 +542,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_eval)
 
     d = sub.add_parser(
-        "diagnose", help="gradient flow, Jacobian spectra, clipping statistics, exposure bias"
+        "diagnose",
+        help="gradient flow, Jacobian spectra, clipping statistics, exposure bias, "
+        "HM-RNN boundaries",
     )
-    d.add_argument("what", choices=("gradflow", "jacobian", "clipping", "exposure"))
+    d.add_argument("what", choices=("gradflow", "jacobian", "clipping", "exposure", "boundaries"))
     d.add_argument("--models", type=lambda s: s.split(","), help="cells at initialisation: a,b,c")
     d.add_argument("--run", action="append", help="a trained run folder (repeatable)")
     d.add_argument("--task", default="copy", help="task for --models (default copy)")
@@ -559,6 +583,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=128,
         help="exposure on text: true characters read before generating (default 128)",
+    )
+    d.add_argument(
+        "--text",
+        help="boundaries: the sentence to plot (default: the start of the validation text)",
+    )
+    d.add_argument(
+        "--max-chars",
+        type=_positive_int,
+        help="boundaries: score at most this many validation characters (default all)",
     )
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--out", required=True, help="folder for the JSON and PNG files")

@@ -1,6 +1,7 @@
 """What ``rnnlab diagnose`` runs: gradient flow, Jacobian spectra and clipping statistics
-for freshly initialised models and for trained run folders, and exposure bias of trained
-generative models, written as JSON and PNG."""
+for freshly initialised models and for trained run folders, exposure bias of trained
+generative models and the learned boundaries of HM-RNN language models, written as JSON
+and PNG."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
+from rnnlab.diagnostics.boundaries import boundary_agreement, hmrnn_boundaries, word_boundaries
 from rnnlab.diagnostics.exposure import ExposureCurve, exposure_bias
 from rnnlab.diagnostics.exposure_text import TextExposureCurve, text_exposure
 from rnnlab.diagnostics.gradflow import GradientFlow, gradient_flow
 from rnnlab.diagnostics.jacobian import JacobianSpectrum, jacobian_spectrum
 from rnnlab.diagnostics.plots import (
+    plot_boundaries,
     plot_clipping,
     plot_exposure,
     plot_gradflow,
@@ -29,6 +32,7 @@ from rnnlab.tasks.base import Batch, Task
 from rnnlab.tasks.charlm import CharLMTask
 from rnnlab.tasks.hmm import HMMTask
 from rnnlab.tasks.registry import TaskOptions, build_task
+from rnnlab.tasks.vocab import CharVocab
 from rnnlab.training.checkpoint import read_json, write_json
 from rnnlab.training.resolve import resolve_config
 from rnnlab.training.run import load
@@ -276,3 +280,77 @@ def diagnose_exposure(
         title = f"exposure bias on text ({num_sequences} validation prefixes, context {context})"
         plot_text_exposure(text, out / "exposure.png", title)
     return results
+
+
+DEFAULT_SENTENCE_CHARS = 120  # without --text: this many characters of the validation text
+
+
+def diagnose_boundaries(
+    run_dir: str,
+    out_dir: str | Path,
+    text: str | None = None,
+    max_chars: int | None = None,
+) -> dict[str, Any]:
+    """The learned segment boundaries of a character language model trained with
+    ``--model hmrnn``: over ``text`` (a figure) and over the run's validation text (their
+    agreement with word boundaries, :func:`~rnnlab.diagnostics.boundaries.boundary_agreement`).
+
+    ``text`` defaults to the first 120 characters of the validation text; ``max_chars``
+    limits the validation characters scored (default all). Both are read from the initial
+    state. Writes ``boundaries.json``: the text and its characters, ``boundaries`` {level:
+    [0/1 per character]}, ``word_boundaries`` [0/1], ``sentence`` and ``validation``
+    agreement per level, exact (``tolerance_0``: the boundary on the space or punctuation
+    mark itself) and ``tolerance_1`` (also one character before or after, e.g. on a word's
+    last letter), with each level's boundary rate; and ``boundaries.png``. Returns the
+    JSON's content.
+    """
+    run = load(run_dir)
+    if run.kind != "lm" or "vocab" not in run.task_info:
+        raise ValueError(f"run {run_dir} is not a character language model (kind {run.kind!r})")
+    if max_chars is not None and max_chars < 1:
+        raise ValueError(f"max_chars must be a positive integer, got {max_chars!r}")
+    vocab = CharVocab.from_json(run.task_info["vocab"])
+    task = run.task()
+    val = task.split("val").x  # (S, N) contiguous streams of the validation text
+    if max_chars is not None:
+        columns = max(1, -(-max_chars // val.shape[0]))
+        val = val[:, :columns]
+    if text is None:
+        text = vocab.decode(val[0, :DEFAULT_SENTENCE_CHARS].tolist())
+    if not text:
+        raise ValueError("--text is empty; give the sentence to plot")
+    ids = vocab.encode(text)
+    chars = list(text)
+    sentence = {k: z[0] for k, z in hmrnn_boundaries(run.model, ids.unsqueeze(0)).items()}
+    reference = word_boundaries(chars)
+    val_z = hmrnn_boundaries(run.model, val)
+    every_id = list(vocab.decode(list(range(len(vocab)))))  # unk decodes to U+FFFD
+    val_ref = word_boundaries(every_id)[val]  # (S, N)
+
+    def agreement(z: Tensor, ref: Tensor) -> dict[str, Any]:
+        return {f"tolerance_{k}": boundary_agreement(z, ref, tolerance=k).to_dict() for k in (0, 1)}
+
+    result: dict[str, Any] = {
+        "run": str(run_dir),
+        "text": text,
+        "chars": chars,
+        "unknown": int((ids == vocab.unk).sum()),
+        "boundaries": {k: [int(v) for v in z.tolist()] for k, z in sentence.items()},
+        "word_boundaries": [int(v) for v in reference.tolist()],
+        "sentence": {k: agreement(z, reference) for k, z in sentence.items()},
+        "validation": {
+            "chars": int(val.numel()),
+            "word_boundary_rate": float(val_ref.float().mean()),
+            "boundary_rate": {k: float(z.mean()) for k, z in val_z.items()},
+            "agreement": {k: agreement(z, val_ref) for k, z in val_z.items()},
+        },
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "boundaries.json", result)
+    f1 = ", ".join(
+        f"{k} F1 {v['tolerance_0']['f1']:.2f}" for k, v in result["validation"]["agreement"].items()
+    )
+    title = f"HM-RNN boundaries, {Path(run_dir).name} (validation vs spaces/punct: {f1})"
+    plot_boundaries(chars, result["boundaries"], reference.tolist(), out / "boundaries.png", title)
+    return result

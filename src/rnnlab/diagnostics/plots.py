@@ -200,3 +200,52 @@ def plot_text_exposure(results: Mapping[str, TextExposureCurve], path: Path, tit
 
 def _floor(values: Sequence[float]) -> list[float]:
     return [max(v, 1e-300) for v in values]
+
+
+def _visible(char: str) -> str:
+    """A tick label for a character: spaces and line breaks made visible."""
+    return {" ": "\u2423", "\n": "\u21b5", "\t": "\u21e5"}.get(char, char)
+
+
+def plot_boundaries(
+    chars: Sequence[str],
+    boundaries: Mapping[str, Sequence[float]],
+    reference: Sequence[bool],
+    path: Path,
+    title: str,
+    per_line: int = 80,
+) -> None:
+    """The characters along x, one row per boundary level (top: slowest) with a filled cell
+    where the level ends a segment (z_t = 1), and a bottom row marking the reference word
+    boundaries (spaces and punctuation); long texts wrap every ``per_line`` characters."""
+    import numpy as np
+
+    plt = _pyplot()
+    names = list(reversed(list(boundaries)))  # slowest level on top
+    rows = [*names, "space/punct"]
+    n = len(chars)
+    lines = max(1, -(-n // per_line))
+    height = 0.32 * len(rows) + 0.75
+    fig, axes = plt.subplots(
+        lines, 1, figsize=(0.16 * min(n, per_line) + 2.2, height * lines + 0.4), squeeze=False
+    )
+    boundary_rgb, word_rgb = (0.12, 0.3, 0.65), (0.95, 0.55, 0.1)
+    for line, ax in enumerate(axes[:, 0]):
+        lo, hi = line * per_line, min(n, (line + 1) * per_line)
+        image = np.ones((len(rows), hi - lo, 3))
+        for r, name in enumerate(names):
+            image[r, np.asarray(boundaries[name][lo:hi], dtype=float) > 0.5] = boundary_rgb
+        image[-1, np.asarray(reference[lo:hi], dtype=bool)] = word_rgb
+        ax.imshow(image, aspect="auto", interpolation="nearest")
+        ax.set_xticks(range(hi - lo))
+        ax.set_xticklabels([_visible(c) for c in chars[lo:hi]], fontsize=8, family="monospace")
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels(rows, fontsize=7)
+        ax.set_xticks([x - 0.5 for x in range(hi - lo + 1)], minor=True)
+        ax.set_yticks([y - 0.5 for y in range(len(rows) + 1)], minor=True)
+        ax.grid(True, which="minor", color="0.85", lw=0.5)
+        ax.tick_params(which="minor", length=0)
+    axes[0, 0].set_title(title, fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)

@@ -128,6 +128,8 @@ class CharLMTask(Task):
         clip=1.0,
         eval_every=500,
     )
+    # hmrnn is already a 3-level hierarchy inside one cell: one layer of it, not a stack of two
+    model_defaults: ClassVar[dict[str, dict[str, Any]]] = {"hmrnn": dict(num_layers=1)}
 
     def __init__(
         self,
