@@ -33,6 +33,19 @@ _MODEL_FLAGS = {
     "deep_output": "deep_output",
     "feed_condition": "feed_condition",
 }
+# the model flags `rnnlab params` takes (a subset of train's)
+_PARAMS_FLAGS = {
+    flag: _MODEL_FLAGS[flag]
+    for flag in (
+        "model",
+        "hidden",
+        "layers",
+        "cell",
+        "dilations",
+        "skip_connections",
+        "deep_output",
+    )
+}
 _TRAIN_FLAGS = {
     "optimizer": "optimizer",
     "lr": "lr",
@@ -277,6 +290,43 @@ def _sample_conditional(run: Any, args: argparse.Namespace) -> int:
         title = f"{run.run_dir.name}: generated ({mode}) over real test signals (grey)"
         plot_samples(samples, real, Path(args.out), title)
         print(f"figure: {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from rnnlab.models.params import count_model_parameters, hidden_size_for
+
+    options = TaskOptions(T=args.T, data=args.data, download=args.download)
+    task = build_task(args.task, options)
+    model = {f: getattr(args, flag) for flag, f in _PARAMS_FLAGS.items()}
+    config = resolve_config(
+        args.task, task, options, {k: v for k, v in model.items() if v is not None}
+    ).model
+    sizes = (task.kind, task.input_size, task.output_size)
+    if args.target is not None:
+        if args.hidden is not None:
+            raise ValueError("give --hidden (count its parameters) or --target, not both")
+        hidden = hidden_size_for(config, *sizes, args.target)
+        config = dataclasses.replace(config, hidden_size=hidden)
+    params = count_model_parameters(config, *sizes)
+    name = config.cell + (f"({config.inner_cell})" if config.inner_cell else "")
+    result = {
+        "task": args.task,
+        "model": name,
+        "hidden_size": config.hidden_size,
+        "num_layers": config.num_layers,
+        "params": params,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        target = "" if args.target is None else f" (target {args.target:,})"
+        print(
+            f"{args.task} / {name}: hidden {config.hidden_size} x {config.num_layers} "
+            f"layer(s), {params:,} parameters{target}"
+        )
     return 0
 
 
@@ -624,6 +674,28 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--device", default="cpu")
     sm.add_argument("--out", help="vec->seq: PNG of the samples over real signals per class")
     sm.set_defaults(func=cmd_sample)
+
+    pa = sub.add_parser(
+        "params",
+        help="parameter count of a model for a task, or the hidden size matching a count",
+        description="Count the parameters of the model `rnnlab train TASK` would build with "
+        "these flags; with --target N, find the hidden size whose count is closest to N "
+        "(to compare models at equal parameter count).",
+    )
+    pa.add_argument("task", help="task name (see `rnnlab list`)")
+    pa.add_argument("--model", help="cell name; default: the task's")
+    pa.add_argument("--cell", help="the cell inside a stack model such as dilated")
+    pa.add_argument("--dilations", type=_positive_ints, help="dilated: per-layer dilations")
+    pa.add_argument("--hidden", type=_positive_int, help="hidden units per layer")
+    pa.add_argument("--layers", type=_positive_int, help="stacked layers")
+    pa.add_argument("--skip-connections", action="store_true", default=None)
+    pa.add_argument("--deep-output", type=_positive_int)
+    pa.add_argument("--target", type=_positive_int, help="find the hidden size for this count")
+    pa.add_argument("--T", type=_positive_int, help="sequence length / delay (copy, adding)")
+    pa.add_argument("--data", help="data file or folder (dataset tasks; sets the vocabulary)")
+    pa.add_argument("--download", action="store_true", help="download missing data files")
+    pa.add_argument("--json", action="store_true", help="one line of JSON")
+    pa.set_defaults(func=cmd_params)
 
     ls = sub.add_parser("list", help="tasks and models with one-line descriptions")
     ls.add_argument("--json", action="store_true")

@@ -60,6 +60,8 @@ def resolve_config(
     train_fields.update(train)
     if model_fields.get("dilations") is not None:
         model_fields["dilations"] = tuple(model_fields["dilations"])
+        if model.get("num_layers") is None:  # the dilations say how deep the stack is
+            model_fields["num_layers"] = len(model_fields["dilations"])
     return RunConfig(
         task=task_name,
         task_options=options,
