@@ -10,6 +10,7 @@ import torch
 
 import rnnlab
 from rnnlab import ModelConfig, RunConfig, TaskOptions, TrainConfig
+from rnnlab.cells import HMRNNCell
 from rnnlab.training.checkpoint import CheckpointError
 
 
@@ -105,3 +106,28 @@ def test_bad_train_config_values() -> None:
         TrainConfig(optimizer="adagrad")
     with pytest.raises(ValueError, match="steps"):
         TrainConfig(steps=0)
+
+
+def test_hmrnn_slope_anneals_over_the_time_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slopes: list[float] = []
+    original = HMRNNCell.set_slope
+
+    def record(self: HMRNNCell, slope: float) -> None:
+        slopes.append(slope)
+        original(self, slope)
+
+    monkeypatch.setattr(HMRNNCell, "set_slope", record)
+    config = RunConfig(
+        task="copy",
+        task_options=TaskOptions(T=2),
+        model=ModelConfig(cell="hmrnn", hidden_size=4),
+        train=TrainConfig(steps=10**6, batch_size=4, eval_every=10**6, max_time=0.4),
+    )
+    summary = rnnlab.train(config, tmp_path, progress=False)
+    # one call when the cell is built, then one per training step
+    assert summary["stopped"] == "max_time" and summary["steps"] == len(slopes) - 1
+    # 1 + 4 * (fraction of the budget used): far from the 1 of step / steps = 10^-5
+    assert slopes[0] == 1.0 and slopes == sorted(slopes)
+    assert 3.0 < slopes[-1] <= 5.0

@@ -209,7 +209,8 @@ def train(
 
     # Hierarchical multiscale cells: anneal the straight-through slope from 1 to 5 over the
     # run (Chung et al. anneal it by 0.04 per epoch to 5; a run's length stands in for
-    # epochs so the schedule also applies to tasks with fresh data every batch).
+    # epochs so the schedule also applies to tasks with fresh data every batch). With a time
+    # budget the run's length is whichever of steps and time runs out first.
     hm_cells = [m for m in model.modules() if isinstance(m, HMRNNCell)]
     carry: Any = None  # state carried across batches by stateful (streaming) tasks
 
@@ -223,8 +224,12 @@ def train(
             stopped = "max_time"
             break
         tick = time.perf_counter()
-        for cell in hm_cells:
-            cell.set_slope(1.0 + 4.0 * step / cfg.steps)
+        if hm_cells:
+            done = step / cfg.steps
+            if cfg.max_time is not None:
+                done = max(done, train_time / cfg.max_time)
+            for cell in hm_cells:
+                cell.set_slope(1.0 + 4.0 * min(1.0, done))
         batch = task.train_batch(step, cfg.batch_size).to(device)
         # streaming tasks: truncated BPTT, the state carried across batches, its graph cut
         if task.stateful and task.resets_state(step, cfg.batch_size):
