@@ -457,10 +457,16 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     if args.what == "gradflow":
         flows = commands.diagnose_gradflow(subjects, out, rows=args.rows or 32, title=title)
         for label, flow in flows.items():
-            print(f"{label:<32} ||dL/dh_1|| / ||dL/dh_T|| = {flow.ratio_first_last:.3g}")
+            print(
+                f"{label:<32} ||dL/dh_1|| / ||dL/dh_T|| = {flow.ratio_first_last:.3g}; first "
+                f"tenth / last tenth {flow.ratio_early_late:.3g}"
+            )
             details = {**(flow.layers if len(flow.layers) > 1 else {}), **flow.parts}
             for part, curve in details.items():
-                print(f"  {part:<30} {curve.ratio_first_last:.3g}")
+                print(
+                    f"  {part:<30} {curve.ratio_first_last:.3g}; first tenth / last tenth "
+                    f"{curve.ratio_early_late:.3g}"
+                )
         print(f"results: {out}/gradflow.json  figure: {out}/gradflow.png")
     else:
         spectra = commands.diagnose_jacobian(subjects, out, title=title)

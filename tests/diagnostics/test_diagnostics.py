@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from rnnlab.cells import ClockworkCell, ElmanCell
 from rnnlab.cells.base import Cell
 from rnnlab.cli import main
-from rnnlab.diagnostics import gradient_flow, jacobian_spectrum
+from rnnlab.diagnostics import early_late_ratio, gradient_flow, jacobian_spectrum
 from rnnlab.layers import Dilated, Recurrent, Stacked, build_layers
 from rnnlab.models import Seq2Vec, Tagger
 from rnnlab.tasks import AddingTask, CopyTask
@@ -99,6 +99,13 @@ def test_dilated_linear_recurrence_halves_the_gradient_every_d_steps() -> None:
     expected = [0.5 ** ((T - 1 - t) // d) if (T - 1 - t) % d == 0 else 0.0 for t in range(T)]
     assert [v / last for v in flow.norms] == pytest.approx(expected, rel=1e-9, abs=1e-15)
     assert list(flow.layers) == ["layer 1 (d=3)"] and not flow.parts
+
+
+def test_early_late_ratio() -> None:
+    # 20 steps: the first and last two; step 1 alone may be off the loss's paths
+    norms = [0.0, 2.0, *([9.0] * 16), 4.0, 4.0]
+    assert early_late_ratio(norms) == 0.25
+    assert early_late_ratio([3.0, 6.0]) == 0.5 and early_late_ratio([1.0, 0.0]) == math.inf
 
 
 def _by_hand(model: Tagger, task: CopyTask, batch: Batch) -> tuple[list[Tensor], list[Tensor]]:
@@ -255,7 +262,9 @@ def test_diagnose_cli_layers_and_modules(
     assert list(data) == ["elman (init)", "clockwork (init)", "dilated(elman) (init)"]
     dilated = data["dilated(elman) (init)"]
     assert list(dilated["layers"]) == ["layer 1", "layer 2 (d=2)", "layer 3 (d=4)", "layer 4 (d=8)"]
-    assert all(len(c["norms"]) == 26 for c in dilated["layers"].values())
+    for curve in dilated["layers"].values():
+        assert len(curve["norms"]) == 26
+        assert curve["ratio_early_late"] == pytest.approx(early_late_ratio(curve["norms"]))
     # W_ih, W_hh, b_ih, b_hh of 4 Elman layers (input 10, then 4), and the 9-way head
     assert dilated["params"] == (4 * 10 + 16 + 8) + 3 * (16 + 16 + 8) + 9 * (4 + 1)
     parts = data["clockwork (init)"]["parts"]

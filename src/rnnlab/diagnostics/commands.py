@@ -118,7 +118,9 @@ def run_subjects(run_dirs: list[str]) -> list[Subject]:
     subjects = []
     for run_dir in run_dirs:
         run = load(run_dir)
-        label = f"{run.config.model.cell} ({Path(run_dir).name})"
+        model = run.config.model
+        name = model.cell + (f"({model.inner_cell})" if model.inner_cell else "")
+        label = f"{name} ({Path(run_dir).name})"
         subjects.append(Subject(label, run.model, run.task()))
     return subjects
 

@@ -91,6 +91,15 @@ def state_parts(cell: Cell) -> list[StatePart]:
     return []
 
 
+def early_late_ratio(norms: list[float]) -> float:
+    """Mean of ``norms`` over the first tenth of the steps (at least one) over its mean over
+    the last tenth: like ``norms[0] / norms[-1]``, but not zero when the first step alone
+    is off the loss's paths (the top layers of a dilated stack read at one step)."""
+    w = max(1, len(norms) // 10)
+    late = sum(norms[-w:]) / w
+    return sum(norms[:w]) / w / late if late > 0 else math.inf
+
+
 @dataclass(frozen=True)
 class FlowCurve:
     """:math:`\\lVert \\partial L / \\partial h_t \\rVert` of one part of the state for
@@ -105,8 +114,17 @@ class FlowCurve:
         last = norms[-1]
         return cls(norms, norms[0] / last if last > 0 else math.inf)
 
+    @property
+    def ratio_early_late(self) -> float:
+        """:func:`early_late_ratio` of the norms."""
+        return early_late_ratio(self.norms)
+
     def to_dict(self) -> dict[str, object]:
-        return {"norms": self.norms, "ratio_first_last": self.ratio_first_last}
+        return {
+            "norms": self.norms,
+            "ratio_first_last": self.ratio_first_last,
+            "ratio_early_late": self.ratio_early_late,
+        }
 
 
 @dataclass(frozen=True)
@@ -116,7 +134,8 @@ class GradientFlow:
     The norm is the Frobenius norm over the batch and every recurrent layer's hidden state
     (``h`` for an LSTM, not ``c``; see :func:`hidden_tensors`) of the gradient of the
     batch-mean loss. ``ratio_first_last`` is ``norms[0] / norms[-1]``: far below 1, the
-    first steps get (almost) no gradient.
+    first steps get (almost) no gradient; ``ratio_early_late`` compares the first and last
+    tenths of the steps (:func:`early_late_ratio`).
 
     ``layers`` holds the same measure per recurrent layer, bottom first, named
     ``"layer l"`` (``"layer l (d=k)"`` for a dilated layer); ``parts`` per part of a
@@ -129,10 +148,16 @@ class GradientFlow:
     layers: dict[str, FlowCurve] = field(default_factory=dict)
     parts: dict[str, FlowCurve] = field(default_factory=dict)
 
+    @property
+    def ratio_early_late(self) -> float:
+        """:func:`early_late_ratio` of the norms."""
+        return early_late_ratio(self.norms)
+
     def to_dict(self) -> dict[str, object]:
         return {
             "norms": self.norms,
             "ratio_first_last": self.ratio_first_last,
+            "ratio_early_late": self.ratio_early_late,
             "layers": {k: v.to_dict() for k, v in self.layers.items()},
             "parts": {k: v.to_dict() for k, v in self.parts.items()},
         }
