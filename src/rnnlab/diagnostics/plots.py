@@ -41,16 +41,19 @@ def _curves(flow: GradientFlow) -> dict[str, list[float]]:
 def plot_gradflow(results: Mapping[str, GradientFlow], path: Path, title: str) -> None:
     """All models' :math:`\\lVert \\partial L/\\partial s_t \\rVert` against ``t``, log scale;
     when some model has several layers or a structured state, a second panel shows its
-    per-layer / per-module curves (light: bottom layer or fast module; dark: top or slow)."""
+    per-layer / per-module curves (light: bottom layer or fast module; dark: top or slow).
+    That panel leaves out steps whose gradient is exactly zero (no path to the loss, as on
+    the chains of a dilated layer that the readout never reads, or float64 underflow)."""
     plt = _pyplot()
     detailed = any(f.parts or len(f.layers) > 1 for f in results.values())
-    fig, axes = plt.subplots(1, 2 if detailed else 1, figsize=(13, 4.6) if detailed else (7, 4.2))
+    fig, axes = plt.subplots(1, 2 if detailed else 1, figsize=(15, 4.8) if detailed else (7, 4.2))
     ax = axes[0] if detailed else axes
     for name, flow in results.items():
         steps = range(1, len(flow.norms) + 1)
         ax.plot(steps, _floor(flow.norms), label=f"{name} (first/last {flow.ratio_first_last:.2g})")
     ax.set_title(title)
     ax.set_ylabel("||dL/dh_t||")
+    ax.legend(fontsize=7 if detailed else 8)
     panels = [ax]
     if detailed:
         right = axes[1]
@@ -59,16 +62,21 @@ def plot_gradflow(results: Mapping[str, GradientFlow], path: Path, title: str) -
             cmap = plt.get_cmap(_CMAPS[i % len(_CMAPS)])
             for j, (part, norms) in enumerate(curves.items()):
                 shade = 0.4 + 0.6 * (j + 1) / len(curves) if len(curves) > 1 else 0.8
-                label = f"{name} {part}".strip()
-                steps = range(1, len(norms) + 1)
-                right.plot(steps, _floor(norms), color=cmap(shade), lw=1.2, label=label)
-        right.set_title("per layer / module (light: bottom, fast; dark: top, slow)")
+                kept = [(t, v) for t, v in enumerate(norms, start=1) if v > 0]
+                right.plot(
+                    [t for t, _ in kept],
+                    [v for _, v in kept],
+                    color=cmap(shade),
+                    lw=1.2,
+                    label=f"{name} {part}".strip(),
+                )
+        right.set_title("per layer / module (light: bottom, fast; dark: top, slow); zeros left out")
         right.set_ylabel("||dL/dh_t|| of the part")
+        right.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         panels.append(right)
     for a in panels:
         a.set_yscale("log")
         a.set_xlabel("step t")
-        a.legend(fontsize=7 if detailed else 8)
         a.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     _save(fig, path)
