@@ -15,12 +15,25 @@ from rnnlab.tasks.mnist1d import MNIST1DTask, load_mnist1d
 from rnnlab.tasks.mnist1d_gen import MNIST1DGenTask, class_condition
 from rnnlab.tasks.quantise import UniformQuantiser
 from rnnlab.tasks.registry import TaskOptions, build_task, register_task, task_entry, task_names
+from rnnlab.tasks.seq2seq import (
+    GeneratedSeq2SeqTask,
+    Seq2SeqCodec,
+    Seq2SeqTask,
+    collate,
+    collate_sources,
+    trim,
+)
+from rnnlab.tasks.tokens import BOS, EOS, PAD, UNK, TokenVocab
 from rnnlab.tasks.vocab import CharVocab
 
 __all__ = [
     "ADDING_BASELINE",
+    "BOS",
+    "EOS",
     "EVAL_STREAMS",
     "IGNORE_INDEX",
+    "PAD",
+    "UNK",
     "AddingTask",
     "Batch",
     "BeliefState",
@@ -30,20 +43,26 @@ __all__ = [
     "CodeSpelling",
     "CopyTask",
     "DatasetTask",
+    "GeneratedSeq2SeqTask",
     "GeneratedTask",
     "HMMProcess",
     "HMMTask",
     "MNIST1DGenTask",
     "MNIST1DTask",
     "PermutedMNISTTask",
+    "Seq2SeqCodec",
+    "Seq2SeqTask",
     "SequentialMNISTTask",
     "Task",
     "TaskOptions",
+    "TokenVocab",
     "UniformQuantiser",
     "UserDataTask",
     "build_task",
     "cache_root",
     "class_condition",
+    "collate",
+    "collate_sources",
     "copy_baseline",
     "fetch",
     "load_mnist1d",
@@ -58,4 +77,5 @@ __all__ = [
     "task_entry",
     "task_names",
     "tinyshakespeare",
+    "trim",
 ]

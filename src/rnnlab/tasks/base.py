@@ -13,6 +13,9 @@ A task is one of three kinds, which fixes the model head and the target layout:
   long tokens; the model reads ``y`` shifted behind a start symbol (teacher forcing) and
   outputs ``(B, T, V)`` logits; metrics ``loss`` and ``bpc`` as for ``"lm"``, plus what
   :meth:`Task.model_metrics` measures on generated sequences.
+* ``"seq2seq"``: encoder-decoder; ``x (B, S)`` long source ids, ``lengths (B,)``, ``y (B, T)``
+  long target ids ending with EOS, ``-100`` on padding; model output ``(B, T, V)``
+  teacher-forced logits (see :mod:`rnnlab.tasks.seq2seq`).
 
 Inputs are float ``x (B, T, D)`` (long ``(B, T)`` ids for ``"lm"``) with optional
 ``lengths (B,)``.
@@ -32,7 +35,7 @@ from torch import Tensor, nn
 
 IGNORE_INDEX = -100  # target value of padded steps in tagging tasks
 
-KINDS = ("classify", "regress", "tag", "lm", "vec2seq")
+KINDS = ("classify", "regress", "tag", "lm", "vec2seq", "seq2seq")
 
 
 class Batch(NamedTuple):

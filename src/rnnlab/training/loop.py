@@ -364,6 +364,9 @@ def _task_info(task: Task) -> dict[str, Any]:
     vocab = getattr(task, "vocab", None)
     if vocab is not None:  # generative tasks: the vocabulary travels with the checkpoint
         info["vocab"] = vocab.to_json()
+    codec = getattr(task, "codec", None)
+    if codec is not None:  # seq2seq tasks: vocabularies, tokenisers, decoding limit
+        info["codec"] = codec.to_json()
     metadata = getattr(task, "metadata", None)
     if metadata:  # e.g. the corpus checksum and the interpreter version it came from
         info["metadata"] = metadata
