@@ -36,6 +36,8 @@ def test_names_and_selection() -> None:
         "clockwork_vs_dense_elman",
         "urnn_vs_dense_elman",
         "lm_sampling_carried_vs_recompute",
+        "beam_batched_vs_one_at_a_time",
+        "seq2seq_train_vs_sketch",
     ]
     with pytest.raises(ValueError, match="'nope'"):
         run_benchmarks(select="nope", quick=True)
@@ -54,3 +56,21 @@ def test_quick_sampling_benchmark() -> None:
     (result,) = run_benchmarks(select="sampling", repeats=1, quick=True)
     assert result.name == "lm_sampling_carried_vs_recompute"
     assert result.config["tokens_per_s_carried"] > 0 and result.numerator_s > 0
+
+
+def test_quick_seq2seq_benchmarks() -> None:
+    (beam,) = run_benchmarks(select="beam", repeats=1, quick=True)
+    (train,) = run_benchmarks(select="sketch", repeats=1, quick=True)
+    assert beam.name == "beam_batched_vs_one_at_a_time"
+    assert beam.config["sentences_per_s_batched"] > 0 and beam.denominator_s > 0
+    assert train.name == "seq2seq_train_vs_sketch"
+    assert train.config["s_per_batch_rnnlab"] == train.numerator_s > 0
+
+
+def test_beam_benchmark_takes_a_model_and_sources() -> None:
+    from rnnlab.bench_seq2seq import _untrained_model, beam_benchmark
+
+    torch.manual_seed(0)
+    model = _untrained_model(9, 4, 4)
+    result = beam_benchmark(1, quick=True, model=model, sources=[[4, 5], [6], [7, 8, 4]])
+    assert result.config["sentences"] == 3 and result.config["max_length"] == 14

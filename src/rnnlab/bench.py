@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rnnlab.bench_seq2seq import BEAM_BENCH, TRAIN_BENCH, beam_benchmark, train_benchmark
 from rnnlab.cells import Cell, ClockworkCell, ElmanCell, GRUCell, LSTMCell, URNNCell
 from rnnlab.cells.fused_layout import FusedLayoutCell
 from rnnlab.layers import Recurrent
@@ -46,6 +47,7 @@ SAMPLING_BENCH = "lm_sampling_carried_vs_recompute"
 SAMPLING_SIZES: dict[str, int] = {"V": 65, "E": 512, "H": 512, "layers": 2, "tokens": 1000}
 SAMPLING_QUICK_SIZES: dict[str, int] = {"V": 11, "E": 8, "H": 8, "layers": 2, "tokens": 12}
 STRUCTURED_QUICK_SIZES: dict[str, int] = {"B": 4, "T": 8, "D": 3, "H": 16, "modules": 8}
+SEQ2SEQ_BENCHES = (BEAM_BENCH, TRAIN_BENCH)  # in rnnlab.bench_seq2seq
 
 
 @dataclass
@@ -87,7 +89,7 @@ _VARIANTS: dict[str, bool] = {"generic": False, "fast": True}  # name part -> Re
 def benchmark_names() -> list[str]:
     """Every benchmark, in the order :func:`run_benchmarks` runs them."""
     pairs = [f"{family}_{variant}_vs_torch" for family in _FAMILIES for variant in _VARIANTS]
-    return [*pairs, *STRUCTURED_BENCHES, SAMPLING_BENCH]
+    return [*pairs, *STRUCTURED_BENCHES, SAMPLING_BENCH, *SEQ2SEQ_BENCHES]
 
 
 def _train_step(module: nn.Module, x: Tensor) -> Callable[[], None]:
@@ -294,6 +296,10 @@ def run_benchmarks(
                 if name in STRUCTURED_BENCHES
                 else _run_sampling(quick)
                 if name == SAMPLING_BENCH
+                else beam_benchmark(repeats, quick)
+                if name == BEAM_BENCH
+                else train_benchmark(repeats, quick)
+                if name == TRAIN_BENCH
                 else _run_one(name, sizes, repeats)
                 for name in names
             ]

@@ -1,4 +1,4 @@
-"""The ``rnnlab`` command line: train, eval, list, bench."""
+"""The ``rnnlab`` command line: train, eval, diagnose, sample, translate, list, bench."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.cells.registry import cell_entry, cell_names
+from rnnlab.models.attention import ATTENTIONS
 from rnnlab.models.build import STACKS
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.registry import TaskOptions, build_task, task_entry, task_names
@@ -32,6 +33,9 @@ _MODEL_FLAGS = {
     "skip_connections": "skip_connections",
     "deep_output": "deep_output",
     "feed_condition": "feed_condition",
+    "embedding": "embedding_size",
+    "attention": "attention",
+    "input_feeding": "input_feeding",
 }
 # the model flags `rnnlab params` takes (a subset of train's)
 _PARAMS_FLAGS = {
@@ -72,6 +76,8 @@ _TRAIN_FLAGS = {
     "pf_mlp": "pf_mlp",
     "pf_d_max_acc": "pf_d_max_acc",
     "pf_g_min_acc": "pf_g_min_acc",
+    "beam": "beam_size",
+    "length_penalty": "length_penalty",
 }
 
 
@@ -89,6 +95,8 @@ def _config_from_flags(task_name: str, task: Task, args: argparse.Namespace) -> 
         model["chrono_delay"] = None
     if args.no_feed_condition:
         model["feed_condition"] = False
+    if args.unidirectional:
+        model["bidirectional"] = False
     return resolve_config(task_name, task, _task_options(args), model, train)
 
 
@@ -184,8 +192,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(_eval_text(run, args.data, args.device)))
         return 0
     task = run.task(T=args.T)
-    batch = run.config.train.eval_batch_size
-    result = {split: evaluate(run.model, task, split, batch, args.device) for split in args.splits}
+    train = run.config.train
+    beam = args.beam if args.beam is not None else train.beam_size
+    result = {
+        split: evaluate(
+            run.model, task, split, train.eval_batch_size, args.device, beam, train.length_penalty
+        )
+        for split in args.splits
+    }
     print(json.dumps(result, indent=None if args.json else 2))
     return 0
 
@@ -330,6 +344,25 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_translate(args: argparse.Namespace) -> int:
+    from rnnlab.training.run import load
+
+    if (args.text is None) == (args.input is None):
+        raise ValueError('give one sentence ("a sentence") or --input FILE, not both or neither')
+    run = load(args.run_dir, device=args.device)
+    if args.input is not None:
+        with open(args.input, encoding="utf-8") as f:
+            texts = f.read().splitlines()
+    else:
+        texts = [args.text]
+    outputs = run.translate(
+        texts, beam=args.beam, length_penalty=args.length_penalty, batch_size=args.batch_size
+    )
+    for line in outputs:
+        print(line)
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     tasks = {name: task_entry(name).description for name in task_names()}
     models = {name: cell_entry(name).description for name in cell_names()}
@@ -375,6 +408,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from rnnlab.diagnostics import commands
 
     out = Path(args.out)
+    if args.what in ("attention", "length"):
+        return _diagnose_seq2seq(args, out)
     if args.what == "exposure":
         if not args.run:
             raise ValueError(
@@ -479,6 +514,32 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diagnose_seq2seq(args: argparse.Namespace, out: Path) -> int:
+    from rnnlab.diagnostics import seq2seq
+
+    beam = args.beam or 1
+    if args.what == "attention":
+        if not args.run or len(args.run) != 1 or args.text is None:
+            raise ValueError('diagnose attention needs one --run <run dir> and --text "..."')
+        result = seq2seq.diagnose_attention(args.run[0], args.text, out, beam=beam)
+        print(f"{args.text} -> {result.translation}")
+        print(f"results: {out}/attention.json  figure: {out}/attention.png")
+        return 0
+    if not args.run:
+        raise ValueError("diagnose length needs --run <run dir> (repeatable)")
+    curves = seq2seq.diagnose_length(
+        args.run, out, split=args.split, beam=beam, bucket_width=args.bucket_width
+    )
+    for label, curve in curves.items():
+        cells = " ".join(
+            f"{lo}-{hi}:{'-' if v is None else f'{v:.3f}'}"
+            for (lo, hi), v in zip(curve.lengths, curve.values, strict=True)
+        )
+        print(f"{label} ({curve.attention}) {curve.metric} {curve.overall:.4f}; by length {cells}")
+    print(f"results: {out}/length.json  figure: {out}/length.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="rnnlab", description="Recurrent networks, memory and attention on PyTorch."
@@ -506,6 +567,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="deep RNN: every layer reads the input, the output joins every layer",
     )
+    t.add_argument(
+        "--unidirectional",
+        action="store_true",
+        help="read left to right only (overrides a task default of --bidirectional)",
+    )
     t.add_argument("--deep-output", type=_positive_int, help="MLP head of this hidden width")
     t.add_argument(
         "--feed-condition",
@@ -517,6 +583,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-feed-condition",
         action="store_true",
         help="vec->seq generators: the condition sets the initial state only",
+    )
+    t.add_argument("--embedding", type=_positive_int, help="token embedding width (lm, seq2seq)")
+    t.add_argument(
+        "--attention",
+        choices=ATTENTIONS,
+        help="encoder-decoders: none (final state as context), additive (Bahdanau), dot "
+        "or general (Luong); default the task's",
+    )
+    t.add_argument(
+        "--input-feeding",
+        action=argparse.BooleanOptionalAction,
+        help="encoder-decoders: feed the attentional vector to the next step (Luong et al. "
+        "2015); default the task's",
+    )
+    t.add_argument(
+        "--beam",
+        type=_positive_int,
+        help="encoder-decoders: evaluate with beam search of this width (default 1: greedy)",
+    )
+    t.add_argument(
+        "--length-penalty",
+        type=float,
+        help="encoder-decoders: beam search's GNMT length penalty alpha (default 0.6)",
     )
     t.add_argument("--no-fast", action="store_true", help="never use fused kernels")
     t.add_argument(
@@ -545,7 +634,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--scheduled-sampling",
         choices=("linear", "exponential", "inverse_sigmoid"),
-        help="language models: scheduled sampling with this teacher-probability decay",
+        help="language models and encoder-decoders: scheduled sampling with this "
+        "teacher-probability decay",
     )
     t.add_argument("--ss-k", type=float, help="schedule constant k")
     t.add_argument("--ss-c", type=float, help="linear schedule slope c")
@@ -595,14 +685,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--json", action="store_true", help="one line of JSON")
     e.add_argument("--data", help="language models: bpc and loss on this text file")
+    e.add_argument(
+        "--beam", type=_positive_int, help="encoder-decoders: beam width (default: the run's)"
+    )
     e.set_defaults(func=cmd_eval)
 
     d = sub.add_parser(
         "diagnose",
         help="gradient flow, Jacobian spectra, clipping statistics, exposure bias, "
-        "HM-RNN boundaries",
+        "HM-RNN boundaries, attention maps, metric against source length",
     )
-    d.add_argument("what", choices=("gradflow", "jacobian", "clipping", "exposure", "boundaries"))
+    d.add_argument(
+        "what",
+        choices=(
+            "gradflow",
+            "jacobian",
+            "clipping",
+            "exposure",
+            "boundaries",
+            "attention",
+            "length",
+        ),
+    )
     d.add_argument("--models", type=lambda s: s.split(","), help="cells at initialisation: a,b,c")
     d.add_argument("--run", action="append", help="a trained run folder (repeatable)")
     d.add_argument("--task", default="copy", help="task for --models (default copy)")
@@ -650,6 +754,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="boundaries: score at most this many validation characters (default all)",
     )
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--text", help="attention: the sentence to decode")
+    d.add_argument("--beam", type=_positive_int, help="attention, length: beam width (1)")
+    d.add_argument("--split", default="test", help="length: the split to score (test)")
+    d.add_argument("--bucket-width", type=_positive_int, help="length: source lengths per bucket")
     d.add_argument("--out", required=True, help="folder for the JSON and PNG files")
     d.set_defaults(func=cmd_diagnose)
 
@@ -702,6 +810,21 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--download", action="store_true", help="download missing data files")
     pa.add_argument("--json", action="store_true", help="one line of JSON")
     pa.set_defaults(func=cmd_params)
+
+    tr = sub.add_parser(
+        "translate",
+        help="decode text with a trained encoder-decoder (one line in, one line out)",
+    )
+    tr.add_argument("run_dir")
+    tr.add_argument("text", nargs="?", help="the sentence to translate")
+    tr.add_argument("--input", help="a UTF-8 file, one sentence per line")
+    tr.add_argument("--beam", type=_positive_int, default=1, help="beam width (1: greedy)")
+    tr.add_argument(
+        "--length-penalty", type=float, default=0.6, help="GNMT length penalty alpha (0.6)"
+    )
+    tr.add_argument("--batch-size", type=_positive_int, default=64, help="sentences per batch")
+    tr.add_argument("--device", default="cpu")
+    tr.set_defaults(func=cmd_translate)
 
     ls = sub.add_parser("list", help="tasks and models with one-line descriptions")
     ls.add_argument("--json", action="store_true")

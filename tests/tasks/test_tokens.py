@@ -114,3 +114,20 @@ def test_codec_round_trip() -> None:
     assert codec.decode_target([*ids, EOS, 4]) == "x y"
     with pytest.raises(ValueError, match="not a seq2seq codec"):
         Seq2SeqCodec.from_json({"src_vocab": TokenVocab([]).to_json()})
+
+
+def test_bucketed_batches() -> None:
+    from rnnlab.tasks.seq2seq import bucketed_batches
+
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(1, 40, (1000,), generator=g).tolist()
+    batches = bucketed_batches(lengths, 32, torch.Generator().manual_seed(1), pool=10)
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(1000))  # every row once
+    assert all(len(b) <= 32 for b in batches)
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)
+    assert spread / len(batches) < 5  # random batches of 32 spread over ~35 lengths
+    again = bucketed_batches(lengths, 32, torch.Generator().manual_seed(1), pool=10)
+    assert again == batches
+    with pytest.raises(ValueError, match="batch_size"):
+        bucketed_batches(lengths, 0, g)

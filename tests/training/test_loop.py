@@ -69,6 +69,9 @@ def test_max_time_and_early_stopping(tmp_path: Path) -> None:
     summary = rnnlab.train(tiny_config(steps=10_000, max_time=0.5), tmp_path / "t", progress=False)
     assert summary["stopped"] == "max_time"
     assert summary["wall_time_s"] < 2.0
+    # the weights reached when the time ran out are evaluated too
+    vals = [r for r in read_lines(tmp_path / "t" / "metrics.jsonl") if r["split"] == "val"]
+    assert vals[-1]["step"] == summary["steps"]
     summary = rnnlab.train(
         tiny_config(steps=10_000, patience=1, lr=1e-9), tmp_path / "p", progress=False
     )

@@ -22,11 +22,14 @@ from rnnlab.decoding.beam import BeamResult, beam_search, gnmt_length_penalty
 from rnnlab.decoding.conditional import generate
 from rnnlab.decoding.filtering import filter_logits
 from rnnlab.decoding.sampling import greedy, greedy_iter, sample, sample_iter
+from rnnlab.decoding.seq2seq import Decoded, decode_sources
 
 __all__ = [
     "BeamResult",
+    "Decoded",
     "StepFn",
     "beam_search",
+    "decode_sources",
     "filter_logits",
     "generate",
     "gnmt_length_penalty",

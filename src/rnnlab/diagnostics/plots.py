@@ -9,6 +9,7 @@ from rnnlab.diagnostics.exposure import ExposureCurve
 from rnnlab.diagnostics.exposure_text import TextExposureCurve
 from rnnlab.diagnostics.gradflow import GradientFlow
 from rnnlab.diagnostics.jacobian import JacobianSpectrum
+from rnnlab.diagnostics.seq2seq import AttentionMap, LengthCurve
 from rnnlab.training.checkpoint import atomic_write
 
 
@@ -201,6 +202,50 @@ def plot_text_exposure(results: Mapping[str, TextExposureCurve], path: Path, tit
         ax.legend(fontsize=7)
         ax.grid(True, alpha=0.3)
     fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_attention(result: AttentionMap, path: Path, title: str) -> None:
+    """Heatmap of the attention weights: output tokens down, source tokens across."""
+    plt = _pyplot()
+    weights = result.weights
+    rows, cols = len(weights), len(weights[0]) if weights else 0
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * cols + 2), max(3.0, 0.35 * rows + 1.5)))
+    image = ax.imshow(weights, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(cols))
+    ax.set_xticklabels([_visible(t) for t in result.source[:cols]], rotation=90, fontsize=8)
+    ax.set_yticks(range(rows))
+    ax.set_yticklabels([_visible(t) for t in result.output[:rows]], fontsize=8)
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_length(results: Mapping[str, LengthCurve], path: Path, title: str) -> None:
+    """Each run's metric against the source length (bucket midpoints), one line per run."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    metric = ""
+    for name, curve in results.items():
+        metric = curve.metric
+        points = [
+            ((lo + hi) / 2, v) for (lo, hi), v in zip(curve.lengths, curve.values, strict=True)
+        ]
+        xs = [x for x, v in points if v is not None]
+        ys = [v for _, v in points if v is not None]
+        label = f"{name} (attention {curve.attention}; overall {curve.overall:.3f})"
+        ax.plot(xs, ys, marker="o", label=label)
+    ax.set_xlabel("source length (tokens)")
+    ax.set_ylabel(metric)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

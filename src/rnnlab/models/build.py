@@ -6,14 +6,16 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from rnnlab.cells.registry import cell_entry, cell_names
+from rnnlab.cells.registry import cell_entry, cell_names, make_cell
 from rnnlab.layers.base import SequenceLayer
 from rnnlab.layers.build import build_layers
 from rnnlab.layers.deep import build_deep_stacked
 from rnnlab.layers.dilated import build_dilated
+from rnnlab.models.attention import ATTENTIONS
 from rnnlab.models.conditional import ConditionalGenerator
 from rnnlab.models.deep_output import DeepOutput
 from rnnlab.models.language import LanguageModel
+from rnnlab.models.seq2seq import EncoderDecoder
 from rnnlab.models.sequence import Seq2Vec, Tagger
 
 # Models that are layer stacks over a cell (``ModelConfig.inner_cell``) rather than cells
@@ -66,6 +68,15 @@ class ModelConfig:
             other cells keep their initialisation.
         feed_condition: a vec->seq generator also reads its condition at every step
             (concatenated to the token embedding), not only through its initial state.
+        attention: encoder-decoders (kind seq2seq): ``none`` (the encoder's final state is
+            the context), ``additive`` (Bahdanau et al. 2015), ``dot`` or ``general``
+            (Luong et al. 2015).
+        input_feeding: encoder-decoders: feed the attentional vector to the decoder's next
+            step (Luong et al. 2015).
+
+    For an encoder-decoder the layer fields (cell, hidden_size, num_layers, bidirectional,
+    dropout, residual, skip_connections, dilated) describe the encoder; the decoder is one
+    cell (``cell``, or ``inner_cell`` of a stack) of ``hidden_size`` units.
     """
 
     cell: str = "gru"
@@ -82,22 +93,91 @@ class ModelConfig:
     deep_output: int | None = None
     embedding_size: int | None = None
     feed_condition: bool = False
+    attention: str = "additive"
+    input_feeding: bool = True
+
+    def __post_init__(self) -> None:
+        if self.attention not in ATTENTIONS:
+            raise ValueError(
+                f"unknown attention {self.attention!r}; expected one of {', '.join(ATTENTIONS)}"
+            )
 
 
 def build_model(config: ModelConfig, kind: str, input_size: int, output_size: int) -> nn.Module:
-    """A :class:`Seq2Vec` (``kind`` classify/regress), :class:`Tagger` (``kind`` tag) or
+    """A :class:`Seq2Vec` (``kind`` classify/regress), :class:`Tagger` (``kind`` tag),
     :class:`LanguageModel` (``kind`` lm: ``input_size`` tokens read, ``output_size`` tokens
     predicted; they differ when the input has a start symbol that is never a target) or
     :class:`ConditionalGenerator` (``kind`` vec2seq: ``input_size`` is the condition's
-    width, ``output_size`` the tokens generated)."""
+    width, ``output_size`` the tokens generated) or :class:`EncoderDecoder` (``kind``
+    seq2seq: source and target vocabulary sizes)."""
     check_model(config.cell, config.inner_cell)
     vocab_size = input_size
-    if kind == "lm":  # the layers read embeddings
+    if kind in ("lm", "seq2seq"):  # the layers read embeddings
         input_size = config.embedding_size or config.hidden_size
     if kind == "vec2seq":  # the layers read embeddings, and maybe the condition
         condition_size = input_size
         input_size = config.embedding_size or config.hidden_size
         input_size += condition_size if config.feed_condition else 0
+    layers = build_model_layers(config, input_size)
+    head = None
+    if config.deep_output is not None:
+        if kind == "seq2seq":
+            raise ValueError("--deep-output does not apply to encoder-decoders")
+        head = DeepOutput(layers.output_size, config.deep_output, output_size)
+    if kind == "lm":
+        return LanguageModel(
+            vocab_size, layers, dropout=config.dropout, head=head, output_size=output_size
+        )
+    if kind == "vec2seq":
+        return ConditionalGenerator(
+            condition_size,
+            output_size,
+            layers,
+            feed_condition=config.feed_condition,
+            dropout=config.dropout,
+            head=head,
+        )
+    if kind == "seq2seq":
+        return _encoder_decoder(config, layers, vocab_size, output_size)
+    if kind in ("classify", "regress"):
+        return Seq2Vec(layers, output_size, head=head)
+    if kind == "tag":
+        return Tagger(layers, output_size, head=head)
+    raise ValueError(
+        f"unknown task kind {kind!r}; expected classify, regress, tag, lm, vec2seq or seq2seq"
+    )
+
+
+def _encoder_decoder(
+    config: ModelConfig, encoder: SequenceLayer, src_vocab: int, tgt_vocab: int
+) -> EncoderDecoder:
+    """The encoder-decoder over ``encoder``; its decoder is one cell of ``hidden_size``."""
+    name = config.inner_cell if config.cell in STACKS else config.cell
+    assert name is not None
+    embedding = config.embedding_size or config.hidden_size
+    feed = make_cell(name, 1, config.hidden_size).output_size if config.input_feeding else 0
+    decoder_cell = make_cell(name, embedding + feed, config.hidden_size)
+    if config.attention == "dot" and encoder.output_size != decoder_cell.output_size:
+        raise ValueError(
+            f"dot attention needs encoder outputs ({encoder.output_size}) as wide as the "
+            f"decoder's ({decoder_cell.output_size}); use --attention general or additive, "
+            "or a unidirectional encoder"
+        )
+    return EncoderDecoder(
+        src_vocab,
+        tgt_vocab,
+        encoder,
+        decoder_cell,
+        embedding,
+        attention=config.attention,
+        input_feeding=config.input_feeding,
+        dropout=config.dropout,
+        fast=config.fast,
+    )
+
+
+def build_model_layers(config: ModelConfig, input_size: int) -> SequenceLayer:
+    """The layer stack ``config`` describes, reading ``input_size`` features."""
     layers: SequenceLayer
     if config.cell == "dilated":
         assert config.inner_cell is not None
@@ -141,24 +221,4 @@ def build_model(config: ModelConfig, kind: str, input_size: int, output_size: in
             init = getattr(module, "chrono_init_", None)
             if callable(init):
                 init(config.chrono_delay)
-    head = None
-    if config.deep_output is not None:
-        head = DeepOutput(layers.output_size, config.deep_output, output_size)
-    if kind == "lm":
-        return LanguageModel(
-            vocab_size, layers, dropout=config.dropout, head=head, output_size=output_size
-        )
-    if kind == "vec2seq":
-        return ConditionalGenerator(
-            condition_size,
-            output_size,
-            layers,
-            feed_condition=config.feed_condition,
-            dropout=config.dropout,
-            head=head,
-        )
-    if kind in ("classify", "regress"):
-        return Seq2Vec(layers, output_size, head=head)
-    if kind == "tag":
-        return Tagger(layers, output_size, head=head)
-    raise ValueError(f"unknown task kind {kind!r}; expected classify, regress, tag, lm or vec2seq")
+    return layers

@@ -11,10 +11,12 @@ from rnnlab.tasks.byod import UserDataTask
 from rnnlab.tasks.charlm import CharLMTask
 from rnnlab.tasks.code2seq import Code2SeqTask
 from rnnlab.tasks.copy import CopyTask
+from rnnlab.tasks.dates import DatesTask
 from rnnlab.tasks.hmm import HMMTask
 from rnnlab.tasks.mnist import PermutedMNISTTask, SequentialMNISTTask
 from rnnlab.tasks.mnist1d import MNIST1DTask
 from rnnlab.tasks.mnist1d_gen import MNIST1DGenTask
+from rnnlab.tasks.symbolic import ReverseTask, SortTask
 
 
 @dataclass(frozen=True)
@@ -157,3 +159,20 @@ def _hmm(o: TaskOptions) -> Task:
 
 
 register_task("hmm", HMMTask.description, _hmm, {"T"})
+
+
+def _reverse(o: TaskOptions) -> Task:
+    return ReverseTask(T=o.T if o.T is not None else 50, seed=o.seed)
+
+
+def _sort(o: TaskOptions) -> Task:
+    return SortTask(T=o.T if o.T is not None else 20, seed=o.seed)
+
+
+def _dates(o: TaskOptions) -> Task:
+    return DatesTask(seed=o.seed)
+
+
+register_task("reverse", ReverseTask.description, _reverse, {"T"})
+register_task("sort", SortTask.description, _sort, {"T"})
+register_task("dates", DatesTask.description, _dates, set())

@@ -83,6 +83,35 @@ def target_ids(y: Tensor) -> list[list[int]]:
     return [[int(v) for v in row if v != IGNORE_INDEX][:-1] for row in y.tolist()]
 
 
+def source_ids(x: Tensor, lengths: Tensor) -> list[list[int]]:
+    """The rows of a source tensor ``x (B, S)`` as id lists without ``EOS`` and padding."""
+    return [row[: int(n) - 1] for row, n in zip(x.tolist(), lengths.tolist(), strict=True)]
+
+
+def bucketed_batches(
+    lengths: Sequence[int], batch_size: int, generator: torch.Generator, pool: int = 50
+) -> list[list[int]]:
+    """One epoch of training batches (row indices) with similar lengths inside each batch.
+
+    The rows are shuffled, cut into pools of ``pool * batch_size`` rows, each pool sorted
+    by ``lengths`` and cut into batches, and the batches shuffled: padding (and with it the
+    encoder's, decoder's and output layer's wasted work) shrinks, while every epoch still
+    sees the rows in a fresh random grouping. The last batch may be smaller.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
+        raise ValueError(f"pool must be a positive integer, got {pool!r}")
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    batches: list[list[int]] = []
+    size = pool * batch_size
+    for start in range(0, len(order), size):
+        chunk = sorted(order[start : start + size], key=lambda i: lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    shuffle = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffle]
+
+
 def check_max_target_length(value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"max_target_length must be a positive integer, got {value!r}")

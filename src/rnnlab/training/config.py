@@ -39,7 +39,7 @@ class TrainConfig:
         seed: seeds the parameters, the data stream and every RNG.
         device: ``cpu``, ``cuda``, ``cuda:1``, ...
         eval_batch_size: batch size for evaluation.
-        scheduled_sampling: for generative models (``kind`` lm), train with scheduled
+        scheduled_sampling: for generative models (``kind`` lm, seq2seq), train with scheduled
             sampling (Bengio et al. 2015) under this teacher-probability schedule
             (``linear``, ``exponential``, ``inverse_sigmoid``); ``None``: teacher forcing.
         ss_k, ss_c, ss_min: the schedule's constants (see
@@ -54,6 +54,9 @@ class TrainConfig:
         pf_hidden, pf_mlp: the discriminator's bidirectional-GRU and MLP widths.
         pf_d_max_acc: train the discriminator only while its batch accuracy is below this.
         pf_g_min_acc: apply the adversarial term only when that accuracy is above this.
+        beam_size: encoder-decoders: evaluate with beam search of this width (1: greedy
+            decoding); with more than 1 the greedy figures are logged too (``greedy_*``).
+        length_penalty: encoder-decoders: ``alpha`` of beam search's GNMT length penalty.
     """
 
     optimizer: str = "adam"
@@ -82,6 +85,8 @@ class TrainConfig:
     pf_mlp: int = 64
     pf_d_max_acc: float = 0.99
     pf_g_min_acc: float = 0.75
+    beam_size: int = 1
+    length_penalty: float = 0.6
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -92,7 +97,7 @@ class TrainConfig:
             raise ValueError(
                 f"unknown schedule {self.schedule!r}; expected one of {', '.join(SCHEDULES)}"
             )
-        for name in ("steps", "batch_size", "eval_every", "eval_batch_size"):
+        for name in ("steps", "batch_size", "eval_every", "eval_batch_size", "beam_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -102,6 +107,10 @@ class TrainConfig:
             raise ValueError(f"manifold_lr must be positive (or omitted), got {self.manifold_lr!r}")
         if self.clip is not None and not self.clip > 0:
             raise ValueError(f"clip must be positive (or omitted), got {self.clip!r}")
+        if not (isinstance(self.length_penalty, (int, float)) and self.length_penalty >= 0):
+            raise ValueError(
+                f"length_penalty must be a non-negative number, got {self.length_penalty!r}"
+            )
         if self.max_time is not None and not self.max_time > 0:
             raise ValueError(f"max_time must be positive seconds, got {self.max_time!r}")
         if self.scheduled_sampling is not None:

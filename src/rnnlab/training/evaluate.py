@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.tasks.base import Batch, Task
+from rnnlab.decoding.seq2seq import decode_sources
+from rnnlab.tasks.base import IGNORE_INDEX, Batch, Task
+from rnnlab.tasks.seq2seq import Seq2SeqTask
 
 
 def predict_batches(
@@ -51,8 +53,68 @@ def evaluate_streams(model: nn.Module, data: Batch, chunk: int, device: str) -> 
     return total / max(1, count)
 
 
+def evaluate_seq2seq(
+    model: nn.Module,
+    task: Seq2SeqTask,
+    split: str,
+    batch_size: int = 500,
+    device: str = "cpu",
+    beam_size: int = 1,
+    length_penalty: float = 0.6,
+) -> dict[str, float]:
+    """An encoder-decoder on ``split``: the teacher-forced ``loss`` (nats per target token)
+    and ``token_accuracy``, then ``task.score`` of the decoded outputs (greedy, or beam
+    search of ``beam_size``). With ``beam_size > 1`` the greedy figures are added too,
+    prefixed ``greedy_``."""
+    data = task.split(split)
+    was_training = model.training
+    model.eval()
+    total, hits, count = 0.0, 0, 0
+    with torch.no_grad():
+        for start in range(0, len(data), batch_size):
+            chunk = data.rows(slice(start, start + batch_size)).to(device)
+            logits = model(chunk.x, chunk.lengths, chunk.y)
+            real = chunk.y != IGNORE_INDEX
+            total += float(
+                F.cross_entropy(
+                    logits.flatten(0, 1),
+                    chunk.y.flatten(),
+                    ignore_index=IGNORE_INDEX,
+                    reduction="sum",
+                )
+            )
+            hits += int(((logits.argmax(-1) == chunk.y) & real).sum())
+            count += int(real.sum())
+    model.train(was_training)
+    result = {"loss": total / max(1, count), "token_accuracy": hits / max(1, count)}
+    assert data.lengths is not None
+    x, lengths = data.x.to(device), data.lengths
+    # beam search runs batch_size * beam_size rows per step
+    chunk_size = max(1, batch_size // beam_size)
+    decoded = decode_sources(
+        model,
+        x,
+        lengths,
+        task.max_target_length,
+        beam_size=beam_size,
+        length_penalty=length_penalty,
+        batch_size=chunk_size,
+    )
+    result.update(task.score(decoded.tokens, split))
+    if beam_size > 1:
+        greedy = decode_sources(model, x, lengths, task.max_target_length, batch_size=batch_size)
+        result.update({f"greedy_{k}": v for k, v in task.score(greedy.tokens, split).items()})
+    return result
+
+
 def evaluate(
-    model: nn.Module, task: Task, split: str, batch_size: int = 500, device: str = "cpu"
+    model: nn.Module,
+    task: Task,
+    split: str,
+    batch_size: int = 500,
+    device: str = "cpu",
+    beam_size: int = 1,
+    length_penalty: float = 0.6,
 ) -> dict[str, float]:
     """``loss`` and the task's metrics on ``split`` (``val`` or ``test``).
 
@@ -60,10 +122,14 @@ def evaluate(
     state carried; ``loss`` is in nats per token and ``bpc`` = ``loss / ln 2``. Vec->seq
     generators are teacher-forced on the split's target tokens; the task may add metrics of
     generated sequences (:meth:`Task.model_metrics`).
+    Encoder-decoders (``kind`` seq2seq) are scored on decoded outputs, greedy or with beam
+    search of ``beam_size`` (:func:`evaluate_seq2seq`).
     """
     data = task.split(split)
     if task.kind == "lm":
         loss = evaluate_streams(model, data, getattr(task, "T", 256), device)
         return {"loss": loss, "bpc": loss / math.log(2)}
+    if isinstance(task, Seq2SeqTask):
+        return evaluate_seq2seq(model, task, split, batch_size, device, beam_size, length_penalty)
     out = predict_batches(model, data, batch_size, device, teacher_forced=task.kind == "vec2seq")
     return {**task.metrics(out, data), **task.model_metrics(model, split, device)}

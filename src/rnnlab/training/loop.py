@@ -143,10 +143,13 @@ def train(
     if task is None:
         task = build_task(config.task, config.task_options)
     schedule = cfg.sampling_schedule()
-    if schedule is not None and task.kind != "lm":
-        raise ValueError(f"scheduled sampling needs a generative task (kind lm), not {task.kind!r}")
+    if schedule is not None and task.kind not in ("lm", "seq2seq"):
+        raise ValueError(
+            f"scheduled sampling needs a generative task (kind lm or seq2seq), not {task.kind!r}"
+        )
     if cfg.professor_forcing and task.kind != "lm":
         raise ValueError(f"professor forcing needs a generative task (kind lm), not {task.kind!r}")
+    decoding = (cfg.beam_size, cfg.length_penalty)  # how encoder-decoders are evaluated
     seed_everything(cfg.seed)
     model = build_model(config.model, task.kind, task.input_size, task.output_size).to(device)
     optimizer = make_optimizer(model, cfg)
@@ -216,7 +219,7 @@ def train(
 
     window: dict[str, float] = {"loss": 0.0, "grad_norm": 0.0, "grad_max": 0.0, "n": 0, "clip": 0}
     stopped = "steps"
-    step = start_step
+    step = last_eval = start_step
     bar = tqdm(total=cfg.steps, initial=start_step, disable=not (progress and main), unit="step")
     model.train()
     while step < cfg.steps:
@@ -236,7 +239,13 @@ def train(
             carry = None
         state_in = carry if task.stateful else None
         adversarial = None  # professor forcing's generator term
-        if schedule is not None:
+        if schedule is not None and task.kind == "seq2seq":
+            # the decoder's own samples replace the true previous target tokens
+            teacher_p = schedule.teacher_probability(step)
+            encoded = model.encode(batch.x, batch.lengths)  # type: ignore[operator]
+            inputs = model.decoder_inputs(batch.y)  # type: ignore[operator]
+            predictions, state_out = scheduled_sampling_forward(model, inputs, teacher_p, encoded)
+        elif schedule is not None:
             teacher_p = schedule.teacher_probability(step)
             predictions, state_out = scheduled_sampling_forward(model, batch.x, teacher_p, state_in)
         elif pf is not None:
@@ -245,6 +254,8 @@ def train(
             predictions, state_out = model.forward_with_state(batch.x, state_in)  # type: ignore[operator]
         elif task.kind == "vec2seq":  # teacher forcing: the targets, shifted, are the inputs
             predictions, state_out = model(batch.x, batch.y), None
+        elif task.kind == "seq2seq":
+            predictions, state_out = model(batch.x, batch.lengths, batch.y), None
         else:
             predictions, state_out = model(batch.x, batch.lengths), None
         if task.stateful:
@@ -296,8 +307,9 @@ def train(
                 }
             )
             window = {"loss": 0.0, "grad_norm": 0.0, "grad_max": 0.0, "n": 0, "clip": 0}
-            metrics = evaluate(model, task, "val", cfg.eval_batch_size, str(device))
+            metrics = evaluate(model, task, "val", cfg.eval_batch_size, str(device), *decoding)
             log.write({"step": step, "split": "val", **metrics, "train_time_s": train_time})
+            last_eval = step
             value = metrics[task.main_metric]
             if _better(value, best, task.higher_is_better):
                 best, best_step, evals_since_best = value, step, 0
@@ -312,18 +324,20 @@ def train(
                 break
     bar.close()
 
-    if best_step < 0:
-        # no evaluation happened (the time budget ran out first): keep what we have
-        metrics = evaluate(model, task, "val", cfg.eval_batch_size, str(device))
+    if best_step < 0 or (stopped == "max_time" and step > start_step and last_eval < step):
+        # the time budget ran out between evaluations: evaluate the last weights too
+        metrics = evaluate(model, task, "val", cfg.eval_batch_size, str(device), *decoding)
         log.write({"step": step, "split": "val", **metrics, "train_time_s": train_time})
-        best, best_step = metrics[task.main_metric], step
-        if main:
-            save_weights(model, out / "best.safetensors")
+        value = metrics[task.main_metric]
+        if best_step < 0 or _better(value, best, task.higher_is_better):
+            best, best_step = value, step
+            if main:
+                save_weights(model, out / "best.safetensors")
     checkpoint(step)
 
     load_weights(model, out / "best.safetensors")
     final = {
-        split: evaluate(model, task, split, cfg.eval_batch_size, str(device))
+        split: evaluate(model, task, split, cfg.eval_batch_size, str(device), *decoding)
         for split in ("val", "test")
     }
     log.write({"step": best_step, "split": "test", **final["test"]})
@@ -343,6 +357,9 @@ def train(
         "clipped_fraction": n_clipped / max(1, step),
         "device": str(device),
     }
+    if task.kind == "seq2seq":
+        summary["attention"] = config.model.attention
+        summary["beam_size"] = cfg.beam_size
     note = getattr(task, "note", None)
     if note:
         summary["note"] = note

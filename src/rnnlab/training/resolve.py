@@ -24,6 +24,9 @@ _MODEL_KEYS = {
     "skip_connections": "skip_connections",
     "deep_output": "deep_output",
     "feed_condition": "feed_condition",
+    "embedding_size": "embedding_size",
+    "attention": "attention",
+    "input_feeding": "input_feeding",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnnlab.decoding.seq2seq import decode_sources
 from rnnlab.models.build import build_model
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.registry import build_task
+from rnnlab.tasks.seq2seq import Seq2SeqCodec, collate_sources
+from rnnlab.tasks.tokens import UNK
 from rnnlab.training.checkpoint import CheckpointError, load_weights, read_json
 from rnnlab.training.config import RunConfig
 
@@ -25,12 +29,13 @@ class TrainedRun:
     Attributes:
         run_dir: the run folder.
         config: the resolved :class:`RunConfig`.
-        kind: ``classify``, ``regress``, ``tag``, ``lm`` or ``vec2seq`` (a conditional
-            generator: sample it with :func:`rnnlab.generation.sample_run`).
+        kind: ``classify``, ``regress``, ``tag``, ``lm``, ``vec2seq`` (a conditional
+            generator: sample it with :func:`rnnlab.generation.sample_run`) or ``seq2seq``
+            (an encoder-decoder: :meth:`translate`).
         model: the model with the best checkpoint's weights, in eval mode.
         summary: the run's ``summary.json`` (empty while training has not finished).
         task_info: what the run recorded of its task (kind, sizes, the vocabulary of a
-            language model, the corpus metadata).
+            language model, an encoder-decoder's codec, the corpus metadata).
     """
 
     run_dir: Path
@@ -49,11 +54,86 @@ class TrainedRun:
             options = dataclasses.replace(options, T=T)
         return build_task(self.config.task, options)
 
+    @property
+    def codec(self) -> Seq2SeqCodec:
+        """An encoder-decoder's vocabularies, tokenisers and decoding limit (saved with the
+        run, so no corpus is needed)."""
+        if self.kind != "seq2seq" or "codec" not in self.task_info:
+            raise ValueError(f"run {self.run_dir} is not an encoder-decoder (kind {self.kind!r})")
+        return Seq2SeqCodec.from_json(self.task_info["codec"])
+
+    def translate(
+        self,
+        texts: Sequence[str],
+        beam: int = 1,
+        length_penalty: float = 0.6,
+        batch_size: int = 64,
+    ) -> list[str]:
+        """Decode each text with an encoder-decoder run, in order: greedy (``beam=1``) or
+        beam search of width ``beam``; the outputs are detokenised text.
+
+        Example::
+
+            run = rnnlab.load("runs/reverse-gru")
+            run.translate(["a b c"])          # ['c b a']
+        """
+        return [text for text, _ in self._decode(texts, beam, length_penalty, batch_size)]
+
+    def attention(self, text: str, beam: int = 1) -> tuple[list[str], list[str], Tensor]:
+        """The source tokens, the output tokens (``<eos>`` last when emitted) and the
+        attention weights ``(len(output), len(source) + 1)`` of one text (the last source
+        column is the ``<eos>`` every source ends with)."""
+        codec = self.codec
+        src = codec.encode_source(text)
+        x, lengths = collate_sources([src])
+        device = next(self.model.parameters()).device
+        out = decode_sources(
+            self.model,
+            x.to(device),
+            lengths,
+            codec.max_target_length,
+            beam_size=beam,
+            attention=True,
+        )
+        assert out.attention is not None
+        weights = out.attention[0]
+        src_tokens = [*codec.source_tokenizer.tokenize(text), "<eos>"]
+        unknown = {i for i, t in enumerate(src) if t == UNK}
+        src_tokens = [f"{t} (unk)" if i in unknown else t for i, t in enumerate(src_tokens)]
+        out_tokens = codec.tgt_vocab.decode(out.tokens[0])
+        if weights.shape[0] > len(out_tokens):
+            out_tokens = [*out_tokens, "<eos>"]
+        return src_tokens, out_tokens, weights
+
+    def _decode(
+        self, texts: Sequence[str], beam: int, length_penalty: float, batch_size: int
+    ) -> list[tuple[str, list[int]]]:
+        if isinstance(texts, str):
+            raise ValueError("translate takes a list of texts, not one string")
+        if not texts:
+            return []
+        codec = self.codec
+        x, lengths = collate_sources([codec.encode_source(t) for t in texts])
+        device = next(self.model.parameters()).device
+        out = decode_sources(
+            self.model,
+            x.to(device),
+            lengths,
+            codec.max_target_length,
+            beam_size=beam,
+            length_penalty=length_penalty,
+            batch_size=batch_size,
+        )
+        return [(codec.decode_target(ids), ids) for ids in out.tokens]
+
     def outputs(self, x: Any, lengths: Any = None) -> Tensor:
         """Raw model outputs: logits ``(B, C)``/``(B, T, C)`` or values ``(B, K)``.
 
         ``x`` is an array or tensor of shape ``(B, T, D)``, or ``(B, T)`` when ``D = 1``.
+        Encoder-decoders use :meth:`translate` instead.
         """
+        if self.kind == "seq2seq":
+            raise ValueError("an encoder-decoder run decodes text: use run.translate(texts)")
         xt = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
         xt = xt.to(torch.get_default_dtype())
         input_size = self.model.input_size
