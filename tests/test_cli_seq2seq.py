@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 import rnnlab
 from rnnlab import ModelConfig, RunConfig, TaskOptions, TrainConfig
@@ -161,3 +162,13 @@ def test_eval_decodes_with_the_runs_beam(
     assert val == pytest.approx(summary["metrics"]["val"])
     assert main(["eval", str(out), "--splits", "val", "--json", "--beam", "1"]) == 0
     assert "greedy_exact_match" not in json.loads(capsys.readouterr().out)["val"]
+
+
+def test_bf16_autocast_training(tmp_path: Path) -> None:
+    out = _train(tmp_path, "--bf16")
+    config = json.loads((out / "config.json").read_text())
+    assert config["train"]["bf16"] is True
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 4 and 0 < summary["metrics"]["val"]["loss"] < 10
+    run = rnnlab.load(out)
+    assert all(p.dtype == torch.float32 for p in run.model.parameters())

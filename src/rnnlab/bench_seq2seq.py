@@ -4,9 +4,12 @@
   all sentences and beams of a chunk in one batch (:func:`rnnlab.decoding.decode_sources`)
   vs the same :func:`rnnlab.decoding.beam_search` run one sentence at a time. The outputs
   must be identical (checked: the best hypothesis of every sentence, token for token).
-  By default an untrained :class:`~rnnlab.models.EncoderDecoder` decodes the ``val``
-  sources of the generated ``reverse`` task, so it runs without data; pass ``model`` and
-  ``sources`` to time a trained model on real sentences (Multi30k's validation set, say).
+  By default an untrained :class:`~rnnlab.models.EncoderDecoder` of translation size
+  (bidirectional GRU-384 encoder, additive attention, 8000 output words) decodes the
+  ``val`` sources of the generated ``reverse`` task (lengths 1-25), so it runs without
+  data; an untrained model rarely ends a hypothesis, so every sentence runs to the length
+  limit. Pass ``model`` and ``sources`` to time a trained model on real sentences
+  (Multi30k's validation set, say).
 * ``seq2seq_train_vs_sketch``: one training step (forward, backward, Adam) of rnnlab's
   encoder-decoder vs a plain sketch of the same model written as in the PyTorch tutorial
   (keys re-projected and the output layer applied at every decoder step, ``nn.GRU``
@@ -27,18 +30,34 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 BEAM_BENCH = "beam_batched_vs_one_at_a_time"
 TRAIN_BENCH = "seq2seq_train_vs_sketch"
-BEAM_SIZES: dict[str, int] = {"sentences": 300, "T": 30, "H": 256, "E": 128, "k": 5, "chunk": 64}
-BEAM_QUICK_SIZES: dict[str, int] = {"sentences": 5, "T": 6, "H": 8, "E": 8, "k": 3, "chunk": 2}
+BEAM_SIZES: dict[str, int] = {
+    "sentences": 200,
+    "T": 25,
+    "V_tgt": 8000,
+    "E": 256,
+    "H": 384,
+    "k": 5,
+    "chunk": 32,
+}
+BEAM_QUICK_SIZES: dict[str, int] = {
+    "sentences": 5,
+    "T": 6,
+    "V_tgt": 40,
+    "E": 8,
+    "H": 8,
+    "k": 3,
+    "chunk": 2,
+}
 TRAIN_SIZES: dict[str, int] = {"B": 64, "V_src": 6000, "V_tgt": 8000, "E": 256, "H": 384}
 TRAIN_QUICK_SIZES: dict[str, int] = {"B": 4, "V_src": 30, "V_tgt": 40, "E": 8, "H": 8}
 MIN_LENGTH, MAX_LENGTH = 8, 18  # synthetic training pairs: words per sentence
 
 
-def _untrained_model(vocab: int, E: int, H: int) -> Any:
+def _untrained_model(vocab: int, E: int, H: int, V_tgt: int | None = None) -> Any:
     from rnnlab.models.build import ModelConfig, build_model
 
     config = ModelConfig(cell="gru", hidden_size=H, embedding_size=E, bidirectional=True)
-    return build_model(config, "seq2seq", vocab, vocab).eval()
+    return build_model(config, "seq2seq", vocab, V_tgt or vocab).eval()
 
 
 def beam_benchmark(
@@ -72,7 +91,7 @@ def beam_benchmark(
         sources = source_ids(val.x, val.lengths)[: sizes["sentences"]]
     if model is None:
         vocab = max(5, 1 + max((max(s) for s in sources if s), default=0))
-        model = _untrained_model(vocab, sizes["E"], sizes["H"])
+        model = _untrained_model(vocab, sizes["E"], sizes["H"], sizes["V_tgt"])
     sizes["sentences"] = len(sources)
     x, lengths = collate_sources(sources)
     limit = max_length if max_length is not None else int(lengths.max()) + 10

@@ -77,6 +77,7 @@ _TRAIN_FLAGS = {
     "pf_d_max_acc": "pf_d_max_acc",
     "pf_g_min_acc": "pf_g_min_acc",
     "beam": "beam_size",
+    "bf16": "bf16",
     "length_penalty": "length_penalty",
 }
 
@@ -631,6 +632,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-time", type=_positive_float, help="training time budget, seconds")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", help="cpu, cuda, cuda:1, ...")
+    t.add_argument(
+        "--bf16",
+        action="store_true",
+        default=None,
+        help="train under bfloat16 autocast (weights and evaluation stay float32)",
+    )
     t.add_argument(
         "--scheduled-sampling",
         choices=("linear", "exponential", "inverse_sigmoid"),

@@ -167,3 +167,31 @@ def test_errors() -> None:
         model.encode(batch.x.float(), batch.lengths)
     with pytest.raises(ValueError, match="one target per source"):
         model(batch.x, batch.lengths, batch.y[:2])
+
+
+def test_selected_rows_share_the_memory_and_decode_the_same() -> None:
+    from rnnlab.cells.base import select_rows
+
+    model = _model()
+    batch = _batch()
+    state = model.encode(batch.x, batch.lengths)
+    start = torch.full((3,), BOS)
+    _, after = model.step(start, state)
+    # beam-style expansion (grouped rows) and an arbitrary order (gathered rows)
+    for index in (torch.tensor([0, 0, 1, 1, 2, 2]), torch.tensor([2, 0, 1, 0])):
+        picked = select_rows(after, index)
+        assert picked.memory is after.memory  # shared, not copied
+        assert picked.source.tolist() == index.tolist()
+        tokens = torch.arange(4, 4 + len(index)) % V_TGT
+        got, got_state = model.step(tokens, picked)
+        for r, b in enumerate(index.tolist()):
+            one = select_rows(after, torch.tensor([b]))
+            one = one._replace(
+                memory=after.memory[b : b + 1],
+                keys=after.keys[b : b + 1],
+                mask=after.mask[b : b + 1],
+                source=torch.zeros(1, dtype=torch.long),
+            )
+            expected, expected_state = model.step(tokens[r : r + 1], one)
+            torch.testing.assert_close(got[r : r + 1], expected)
+            torch.testing.assert_close(got_state.attention[r : r + 1], expected_state.attention)

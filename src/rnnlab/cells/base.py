@@ -65,7 +65,16 @@ def detach_state(state: State) -> State:
 
 
 def select_rows(state: State, index: Tensor) -> State:
-    """Select (or reorder, or repeat) batch rows of every tensor of ``state``."""
+    """Select (or reorder, or repeat) batch rows of every tensor of ``state``.
+
+    A state may define its own ``select_rows(index)`` method, which is then used instead:
+    an encoder-decoder's state keeps the encoder's memory once per source sentence rather
+    than once per row (:class:`rnnlab.models.Seq2SeqState`), so beam search reorders only
+    the decoder's part of it.
+    """
+    own = getattr(state, "select_rows", None)
+    if callable(own):
+        return own(index)
     return map_state(lambda t: t.index_select(0, index), state)
 
 

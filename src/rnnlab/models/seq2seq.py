@@ -46,15 +46,34 @@ PAD, BOS, IGNORE_INDEX = 0, 1, -100
 
 
 class Seq2SeqState(NamedTuple):
-    """The decoder's state between steps; every tensor is batch-first, so the decoders of
-    :mod:`rnnlab.decoding` select and reorder its rows (beam search) without knowing it."""
+    """The decoder's state between steps, for the one-step protocol of
+    :mod:`rnnlab.decoding`.
 
-    cell: Any  # the decoder cell's state
-    feed: Tensor  # (B, H) attentional vector h~_{t-1} (input feeding)
-    memory: Tensor  # (B, S, M) encoder outputs (B, 1, M: the final state, without attention)
-    keys: Tensor  # (B, S, K) memory-only part of the scores, computed once per source
-    mask: Tensor  # (B, S) bool, True on real source positions
-    attention: Tensor  # (B, S) the last step's attention weights
+    The decoder's part (``cell``, ``feed``, ``attention``, ``source``) has one row per
+    decoded sequence; the encoder's part (``memory``, ``keys``, ``mask``) one row per
+    source sentence, and ``source`` says which sentence each row reads. Selecting rows
+    (:meth:`select_rows`, which :func:`rnnlab.cells.base.select_rows` calls) reorders only
+    the decoder's part, so the ``K`` beams of a sentence share one copy of its memory
+    instead of copying it at every step of beam search. At the start (:meth:`EncoderDecoder.
+    encode`) both parts have one row per sentence.
+    """
+
+    cell: Any  # the decoder cell's state, (R, ...) per row
+    feed: Tensor  # (R, H) attentional vector h~_{t-1} (input feeding)
+    memory: Tensor  # (N, S, M) encoder outputs (N, 1, M: the final state, without attention)
+    keys: Tensor  # (N, S, K) memory-only part of the scores, computed once per source
+    mask: Tensor  # (N, S) bool, True on real source positions
+    attention: Tensor  # (R, S) the last step's attention weights
+    source: Tensor  # (R,) long: the source sentence (row of memory) of each row
+
+    def select_rows(self, index: Tensor) -> Seq2SeqState:
+        """Rows ``index`` of the decoder's part; the memory is shared, not copied."""
+        return self._replace(
+            cell=map_state(lambda t: t.index_select(0, index), self.cell),
+            feed=self.feed.index_select(0, index),
+            attention=self.attention.index_select(0, index),
+            source=self.source.index_select(0, index),
+        )
 
 
 def _leaves(state: State) -> list[Tensor]:
@@ -191,15 +210,36 @@ class EncoderDecoder(nn.Module):
         H = self.decoder_cell.output_size
         feed = memory.new_zeros(B, H)
         weights = memory.new_zeros(B, memory.shape[1])
-        return Seq2SeqState(cell_state, feed, memory, keys, mask, weights)
+        source = torch.arange(B, device=src.device)
+        return Seq2SeqState(cell_state, feed, memory, keys, mask, weights, source)
 
     # -- decoder ----------------------------------------------------------------------
-    def _attend(self, o: Tensor, state: Seq2SeqState) -> tuple[Tensor, Tensor]:
-        """``o (B, [T,] H)`` -> attentional vector ``h~`` and attention weights."""
-        context, weights = self.attention(o, state.keys, state.memory, state.mask)
+    def _attend(
+        self, o: Tensor, keys: Tensor, memory: Tensor, mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """``o (N, [T,] H)`` -> attentional vector ``h~`` and attention weights."""
+        context, weights = self.attention(o, keys, memory, mask)
         # h~_t = tanh(W_c [c_t; o_t])
         h = torch.tanh(self.combine(torch.cat([context, o], dim=-1)))
         return self.dropout(h), weights
+
+    def _attend_rows(self, o: Tensor, state: Seq2SeqState) -> tuple[Tensor, Tensor]:
+        """Attention for rows ``o (R, H)`` reading the memory of ``state.source``.
+
+        When the rows come in equal groups per sentence, in sentence order (greedy
+        decoding: groups of 1; beam search: ``K`` beams of sentence ``b`` at rows
+        ``b K .. b K + K - 1``), each group attends to its sentence's memory as a block of
+        ``K`` queries, without copying it; otherwise the memory rows are gathered.
+        """
+        R, N = o.shape[0], state.memory.shape[0]
+        grouped = R % N == 0 and torch.equal(
+            state.source, torch.arange(N, device=o.device).repeat_interleave(R // N)
+        )
+        if grouped:
+            h, weights = self._attend(o.view(N, R // N, -1), state.keys, state.memory, state.mask)
+            return h.reshape(R, -1), weights.reshape(R, -1)
+        rows = state.source
+        return self._attend(o, state.keys[rows], state.memory[rows], state.mask[rows])
 
     def step(self, tokens: Tensor, state: Seq2SeqState) -> tuple[Tensor, Seq2SeqState]:
         """One decoding step: ``tokens (B,)`` (the previous outputs, ``BOS`` first) ->
@@ -207,7 +247,7 @@ class EncoderDecoder(nn.Module):
         e = self.dropout(self.tgt_embedding(tokens))  # (B, E)
         x = torch.cat([e, state.feed], dim=-1) if self.input_feeding else e
         o, cell_state = self.decoder_cell(x, state.cell)  # (B, H)
-        h, weights = self._attend(o, state)
+        h, weights = self._attend_rows(o, state)
         return self.head(h), state._replace(cell=cell_state, feed=h, attention=weights)
 
     @staticmethod
@@ -233,9 +273,10 @@ class EncoderDecoder(nn.Module):
         e = self.dropout(self.tgt_embedding(inputs))  # (B, T, E)
         if not self.input_feeding:
             o, _ = self.decoder(e, state.cell)  # (B, T, H): one (fused) unroll
-            h, _ = self._attend(o, state)  # every step at once
+            h, _ = self._attend(o, state.keys, state.memory, state.mask)  # every step at once
             return self._logits(h, targets)
         cell, cell_state, feed = self.decoder_cell, state.cell, state.feed
+        keys, memory, mask = state.keys, state.memory, state.mask  # one row per row here
         outputs: list[Tensor] = []
         with cell.unrolling():
             if type(cell) in _FUSED_CELLS:
@@ -248,12 +289,12 @@ class EncoderDecoder(nn.Module):
                 W_h = W[:, E:].t()  # (H, G)
                 for p_t in projected.unbind(1):
                     o, cell_state = cell.step(torch.addmm(p_t, feed, W_h), cell_state)
-                    feed, _ = self._attend(o, state)
+                    feed, _ = self._attend(o, keys, memory, mask)
                     outputs.append(feed)
             else:
                 for e_t in e.unbind(1):
                     o, cell_state = cell(torch.cat([e_t, feed], dim=-1), cell_state)
-                    feed, _ = self._attend(o, state)
+                    feed, _ = self._attend(o, keys, memory, mask)
                     outputs.append(feed)
         return self._logits(torch.stack(outputs, dim=1), targets)
 

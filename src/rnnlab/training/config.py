@@ -57,6 +57,9 @@ class TrainConfig:
         beam_size: encoder-decoders: evaluate with beam search of this width (1: greedy
             decoding); with more than 1 the greedy figures are logged too (``greedy_*``).
         length_penalty: encoder-decoders: ``alpha`` of beam search's GNMT length penalty.
+        bf16: train under ``torch.autocast`` in bfloat16 (matmuls and fused recurrent kernels
+            in bfloat16; weights, optimiser, loss and evaluation in float32): about 1.5x
+            faster on CPUs with AVX-512 BF16 or AMX, at bfloat16's 8-bit mantissa.
     """
 
     optimizer: str = "adam"
@@ -87,6 +90,7 @@ class TrainConfig:
     pf_g_min_acc: float = 0.75
     beam_size: int = 1
     length_penalty: float = 0.6
+    bf16: bool = False
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rnnlab.cells.base import detach_state
+from rnnlab.cells.base import detach_state, map_state
 from rnnlab.cells.hmrnn import HMRNNCell
 from rnnlab.models.build import build_model
 from rnnlab.tasks.base import Task
@@ -239,28 +239,36 @@ def train(
             carry = None
         state_in = carry if task.stateful else None
         adversarial = None  # professor forcing's generator term
-        if schedule is not None and task.kind == "seq2seq":
-            # the decoder's own samples replace the true previous target tokens
-            teacher_p = schedule.teacher_probability(step)
-            encoded = model.encode(batch.x, batch.lengths)  # type: ignore[operator]
-            inputs = model.decoder_inputs(batch.y)  # type: ignore[operator]
-            predictions, state_out = scheduled_sampling_forward(model, inputs, teacher_p, encoded)
-        elif schedule is not None:
-            teacher_p = schedule.teacher_probability(step)
-            predictions, state_out = scheduled_sampling_forward(model, batch.x, teacher_p, state_in)
-        elif pf is not None:
-            predictions, state_out, adversarial = pf.forward(model, batch.x, state_in)
-        elif task.stateful:
-            predictions, state_out = model.forward_with_state(batch.x, state_in)  # type: ignore[operator]
-        elif task.kind == "vec2seq":  # teacher forcing: the targets, shifted, are the inputs
-            predictions, state_out = model(batch.x, batch.y), None
-        elif task.kind == "seq2seq":
-            predictions, state_out = model(batch.x, batch.lengths, batch.y), None
-        else:
-            predictions, state_out = model(batch.x, batch.lengths), None
+        # --bf16: matmuls and fused RNN kernels in bfloat16, weights and optimiser in float32
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            if schedule is not None and task.kind == "seq2seq":
+                # the decoder's own samples replace the true previous target tokens
+                teacher_p = schedule.teacher_probability(step)
+                encoded = model.encode(batch.x, batch.lengths)  # type: ignore[operator]
+                inputs = model.decoder_inputs(batch.y)  # type: ignore[operator]
+                predictions, state_out = scheduled_sampling_forward(
+                    model, inputs, teacher_p, encoded
+                )
+            elif schedule is not None:
+                teacher_p = schedule.teacher_probability(step)
+                predictions, state_out = scheduled_sampling_forward(
+                    model, batch.x, teacher_p, state_in
+                )
+            elif pf is not None:
+                predictions, state_out, adversarial = pf.forward(model, batch.x, state_in)
+            elif task.stateful:
+                predictions, state_out = model.forward_with_state(batch.x, state_in)  # type: ignore[operator]
+            elif task.kind == "vec2seq":  # teacher forcing: the targets, shifted, are the inputs
+                predictions, state_out = model(batch.x, batch.y), None
+            elif task.kind == "seq2seq":
+                predictions, state_out = model(batch.x, batch.lengths, batch.y), None
+            else:
+                predictions, state_out = model(batch.x, batch.lengths), None
         if task.stateful:
             carry = detach_state(state_out)
-        loss = task.loss(predictions, batch)
+            if cfg.bf16:  # carry the state in float32 whatever autocast produced
+                carry = map_state(lambda t: t.float() if t.dtype == torch.bfloat16 else t, carry)
+        loss = task.loss(predictions.float() if cfg.bf16 else predictions, batch)
         optimizer.zero_grad(set_to_none=True)
         (loss if adversarial is None else loss + adversarial).backward()
         max_norm = cfg.clip if cfg.clip is not None else math.inf
