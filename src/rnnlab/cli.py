@@ -753,7 +753,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument(
         "--text",
-        help="boundaries: the sentence to plot (default: the start of the validation text)",
+        help="boundaries: the sentence to plot (default: the start of the validation text); "
+        "attention: the sentence to decode",
     )
     d.add_argument(
         "--max-chars",
@@ -761,7 +762,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="boundaries: score at most this many validation characters (default all)",
     )
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--text", help="attention: the sentence to decode")
     d.add_argument("--beam", type=_positive_int, help="attention, length: beam width (1)")
     d.add_argument("--split", default="test", help="length: the split to score (test)")
     d.add_argument("--bucket-width", type=_positive_int, help="length: source lengths per bucket")
