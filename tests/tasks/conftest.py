@@ -49,3 +49,12 @@ def mnist_dir() -> Path:
     if not (folder / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"shared MNIST files not found in {folder}")
     return folder
+
+
+@pytest.fixture
+def translation_dir() -> Path:
+    """The shared translation folder (Tatoeba eng-fra.txt.gz, multi30k/); skips when absent."""
+    folder = (SHARED_DATA / "translation").resolve()
+    if not (folder / "multi30k" / "val.en").is_file() or not (folder / "eng-fra.txt.gz").is_file():
+        pytest.skip(f"shared translation data not found in {folder}")
+    return folder

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import gzip
 import hashlib
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rnnlab.tasks.download import cache_root, fetch, file_digest, save_npz_atomic
+from rnnlab.tasks.download import cache_root, fetch, fetch_extract, file_digest, save_npz_atomic
 
 PAYLOAD = bytes(range(256)) * 1000  # 256 kB: several streamed chunks
 
@@ -68,3 +70,42 @@ def test_save_npz_atomic_round_trip(tmp_path: Path) -> None:
 def test_cache_root() -> None:
     assert cache_root("/tmp/x") == Path("/tmp/x")
     assert cache_root(None) == Path.home() / ".cache" / "rnnlab"
+
+
+# -- fetch_extract: the checksum is of the decompressed content ---------------------------
+def test_fetch_extract_gz_and_zip_member(tmp_path: Path, serve: Callable[[Path], str]) -> None:
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "blob.gz").write_bytes(gzip.compress(PAYLOAD))
+    with zipfile.ZipFile(www / "blob.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("other.txt", b"x")
+        z.writestr("dir/blob.bin", PAYLOAD)
+    url = serve(www)
+    sha = hashlib.sha256(PAYLOAD).hexdigest()
+    out = fetch_extract(url + "blob.gz", tmp_path / "a" / "blob.bin", sha)
+    assert out.read_bytes() == PAYLOAD and [p.name for p in out.parent.iterdir()] == ["blob.bin"]
+    out = fetch_extract(url + "blob.zip", tmp_path / "b" / "blob.bin", sha, member="dir/blob.bin")
+    assert out.read_bytes() == PAYLOAD and [p.name for p in out.parent.iterdir()] == ["blob.bin"]
+
+
+def test_fetch_extract_failures_leave_nothing(tmp_path: Path, serve: Callable[[Path], str]) -> None:
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "blob.gz").write_bytes(gzip.compress(PAYLOAD))
+    (www / "plain.gz").write_bytes(PAYLOAD)  # not gzip
+    with zipfile.ZipFile(www / "blob.zip", "w") as z:
+        z.writestr("blob.bin", PAYLOAD)
+    url = serve(www)
+    sha = hashlib.sha256(PAYLOAD).hexdigest()
+    dest = tmp_path / "c" / "blob.bin"
+    with pytest.raises(ValueError, match="checksum mismatch") as e:
+        fetch_extract(url + "blob.gz", dest, "0" * 64)
+    assert "\n" not in str(e.value)
+    with pytest.raises(OSError, match="cannot extract") as e2:
+        fetch_extract(url + "plain.gz", dest, sha)
+    assert "\n" not in str(e2.value)
+    with pytest.raises(OSError, match=r"nope\.bin"):
+        fetch_extract(url + "blob.zip", dest, sha, member="nope.bin")
+    with pytest.raises(OSError, match=r"missing\.gz"):
+        fetch_extract(url + "missing.gz", dest, sha)
+    assert list(dest.parent.iterdir()) == []

@@ -7,12 +7,16 @@ later run would take it for the real one.
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import hashlib
 import os
 import tempfile
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -83,6 +87,61 @@ def fetch(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return dest
+
+
+def fetch_extract(
+    url: str,
+    dest: str | os.PathLike[str],
+    sha256: str,
+    member: str | None = None,
+    timeout: float = 60.0,
+) -> Path:
+    """Download a ``.gz`` file (``member=None``) or a ``.zip`` archive from ``url`` and save
+    at ``dest`` its decompressed content (the zip's ``member``), checking that content's
+    ``sha256``.
+
+    The checksum is of the decompressed bytes, which stay the same when an archive is
+    recompressed. The download goes to a temporary file beside ``dest`` and is deleted
+    after extraction; the content lands in ``dest`` by ``os.replace`` only when its
+    checksum matches, so on any failure nothing is left behind (one-line ``OSError`` for
+    the network or a bad archive, ``ValueError`` for a checksum mismatch).
+    """
+    dest = Path(dest).expanduser()
+    fd, archive = _temp_beside(dest)
+    os.close(fd)
+    tmp: Path | None = None
+    try:
+        fetch(url, archive, timeout=timeout)
+        fd, tmp = _temp_beside(dest)
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with contextlib.ExitStack() as stack:
+                    source: gzip.GzipFile | IO[bytes]
+                    if member is None:
+                        source = stack.enter_context(gzip.open(archive, "rb"))
+                    else:
+                        z = stack.enter_context(zipfile.ZipFile(archive))
+                        source = stack.enter_context(z.open(member))
+                    for chunk in iter(lambda: source.read(CHUNK), b""):
+                        out.write(chunk)
+                        digest.update(chunk)
+            except (OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
+                raise OSError(f"cannot extract {member or 'the content'} of {url}: {e}") from e
+        if digest.hexdigest() != sha256.lower():
+            raise ValueError(
+                f"checksum mismatch for the content of {url}: sha256 {digest.hexdigest()}, "
+                f"expected {sha256}; nothing saved"
+            )
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        archive.unlink(missing_ok=True)
     return dest
 
 
