@@ -17,6 +17,7 @@ from rnnlab.tasks.mnist import PermutedMNISTTask, SequentialMNISTTask
 from rnnlab.tasks.mnist1d import MNIST1DTask
 from rnnlab.tasks.mnist1d_gen import MNIST1DGenTask
 from rnnlab.tasks.symbolic import ReverseTask, SortTask
+from rnnlab.tasks.translate import TranslationTask
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class TaskOptions:
         download: fetch missing files into ``cache_dir`` (dataset tasks with a public URL).
         cache_dir: where downloads are cached (default ``~/.cache/rnnlab``).
         seed: fixes the ``val``/``test`` splits and the training stream.
+        src, tgt: source and target language codes (translation).
+        short: keep only the PyTorch tutorial's short Tatoeba pairs (translation).
     """
 
     T: int | None = None
@@ -36,6 +39,9 @@ class TaskOptions:
     download: bool = False
     cache_dir: str | None = None
     seed: int = 0
+    src: str | None = None
+    tgt: str | None = None
+    short: bool = False
 
 
 TaskBuilder = Callable[[TaskOptions], Task]
@@ -73,7 +79,7 @@ def build_task(name: str, options: TaskOptions | None = None) -> Task:
     entry = task_entry(name)
     options = options or TaskOptions()
     defaults = TaskOptions()
-    for field in ("T", "data", "download", "cache_dir"):
+    for field in ("T", "data", "download", "cache_dir", "src", "tgt", "short"):
         given = getattr(options, field)
         if given != getattr(defaults, field) and field not in entry.accepts:
             raise ValueError(f"option {field}={given!r} does not apply to task {name!r}")
@@ -176,3 +182,23 @@ def _dates(o: TaskOptions) -> Task:
 register_task("reverse", ReverseTask.description, _reverse, {"T"})
 register_task("sort", SortTask.description, _sort, {"T"})
 register_task("dates", DatesTask.description, _dates, set())
+
+
+def _translate(o: TaskOptions) -> Task:
+    return TranslationTask(
+        data=o.data,
+        src=o.src,
+        tgt=o.tgt,
+        short=o.short,
+        download=o.download,
+        cache_dir=o.cache_dir,
+        seed=o.seed,
+    )
+
+
+register_task(
+    "translate",
+    TranslationTask.description,
+    _translate,
+    {"data", "download", "cache_dir", "src", "tgt", "short"},
+)
