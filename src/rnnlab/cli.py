@@ -108,6 +108,9 @@ def _task_options(args: argparse.Namespace) -> TaskOptions:
         download=args.download,
         cache_dir=args.cache_dir,
         seed=args.seed if args.seed is not None else 0,
+        src=args.src,
+        tgt=args.tgt,
+        short=args.short,
     )
 
 
@@ -678,6 +681,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", help="data file or folder (dataset tasks)")
     t.add_argument("--download", action="store_true", help="download missing data files")
     t.add_argument("--cache-dir", help="download cache (default ~/.cache/rnnlab)")
+    t.add_argument("--src", help="translate: source language (en, de, fr; default en)")
+    t.add_argument("--tgt", help="translate: target language (default de; fr for Tatoeba)")
+    t.add_argument(
+        "--short",
+        action="store_true",
+        help="translate: Tatoeba pairs of the PyTorch tutorial's short-sentence filter",
+    )
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
