@@ -156,3 +156,19 @@ def test_tatoeba_file_is_the_other_corpus(tmp_path: Path) -> None:
     assert t.tgt_vocab.token_id("fatigué") != UNK
     fr = build_task("translate", TaskOptions(data=str(path), src="fr"))
     assert (fr.src, fr.tgt) == ("fr", "en") and sum(fr.sizes.values()) == 401
+
+
+def test_training_loss_is_label_smoothed(corpus: Path, task: TranslationTask) -> None:
+    batch = task.train_batch(0, 16)
+    logits = torch.randn(*batch.y.shape, task.output_size)
+    real = batch.y != IGNORE_INDEX
+    logp = logits.log_softmax(-1)[real]  # (N, V)
+    nll = -logp.gather(1, batch.y[real].unsqueeze(1)).squeeze(1)
+    eps = task.label_smoothing
+    expected = ((1 - eps) * nll + eps * -logp.mean(-1)).mean()
+    assert eps == 0.1
+    assert torch.allclose(task.loss(logits, batch), expected, atol=1e-5)
+    plain = TranslationTask(data=str(corpus), label_smoothing=0.0)
+    assert torch.allclose(plain.loss(logits, batch), nll.mean(), atol=1e-5)
+    with pytest.raises(ValueError, match="label_smoothing must lie in"):
+        TranslationTask(data=str(corpus), label_smoothing=1.0)

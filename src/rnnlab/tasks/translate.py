@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
+from torch import Tensor
 
-from rnnlab.tasks.base import Batch, task_generator
+from rnnlab.tasks.base import IGNORE_INDEX, Batch, task_generator
 from rnnlab.tasks.metrics import translation_scores
 from rnnlab.tasks.moses import MosesTokenizer
 from rnnlab.tasks.seq2seq import Seq2SeqTask, collate
@@ -79,6 +81,9 @@ class TranslationTask(Seq2SeqTask):
         min_freq: vocabulary cut-off (train tokens seen fewer times become ``<unk>``).
         lowercase: lowercase all text (off: BLEU is then computed on lowercased
             references too, which is not comparable with cased figures).
+        label_smoothing: the training loss's label smoothing ``eps`` (Szegedy et al. 2016):
+            ``(1 - eps) * CE(y) + eps * mean_k(-log p_k)`` per target token. The ``loss``
+            logged for ``val``/``test`` is the plain cross-entropy.
 
     Attributes:
         corpus: ``"multi30k"`` or ``"tatoeba"``; references: raw target sentences per split.
@@ -120,7 +125,11 @@ class TranslationTask(Seq2SeqTask):
         seed: int = 0,
         min_freq: int = 2,
         lowercase: bool = False,
+        label_smoothing: float = 0.1,
     ) -> None:
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing!r}")
+        self.label_smoothing = float(label_smoothing)
         self.data, self.short, self.download, self.cache_dir = data, short, download, cache_dir
         self.seed, self.min_freq, self.lowercase = seed, min_freq, lowercase
         is_file = data is not None and Path(data).expanduser().is_file()
@@ -232,6 +241,15 @@ class TranslationTask(Seq2SeqTask):
         """Training batches per pass over the training pairs."""
         return max(1, len(self._train_src) // batch_size)
 
+    def loss(self, out: Tensor, batch: Batch) -> Tensor:
+        """Mean label-smoothed cross-entropy per target token, padding ignored."""
+        return F.cross_entropy(
+            out.flatten(0, 1),
+            batch.y.flatten(),
+            ignore_index=IGNORE_INDEX,
+            label_smoothing=self.label_smoothing,
+        )
+
     # -- scoring --------------------------------------------------------------------------
     def score(
         self, hypotheses: Sequence[Sequence[int]], split: str, rows: Sequence[int] | None = None
@@ -261,6 +279,7 @@ class TranslationTask(Seq2SeqTask):
             "cache_dir": (self.cache_dir, None),
             "min_freq": (self.min_freq, 2),
             "lowercase": (self.lowercase, False),
+            "label_smoothing": (self.label_smoothing, 0.1),
         }
         given.update({k: v for k, (v, default) in optional.items() if v != default})
         return given
