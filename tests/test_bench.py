@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
 from rnnlab.bench import BenchResult, benchmark_names, format_table, run_benchmarks
+from rnnlab.bench_seq2seq import multi30k_sources
 
 
 def test_quick_lstm_benchmarks_report_their_fields() -> None:
@@ -74,3 +76,15 @@ def test_beam_benchmark_takes_a_model_and_sources() -> None:
     model = _untrained_model(9, 4, 4)
     result = beam_benchmark(1, quick=True, model=model, sources=[[4, 5], [6], [7, 8, 4]])
     assert result.config["sentences"] == 3 and result.config["max_length"] == 14
+
+
+def test_quick_beam_benchmark_on_multi30k_sentences(tmp_path: Path) -> None:
+    folder = tmp_path / "multi30k"
+    folder.mkdir()
+    lines = ["A dog runs.", "Two men, one woman.", "", "A cat sleeps on a red sofa."]
+    (folder / "val.en").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    sources = multi30k_sources(str(tmp_path))  # finds the multi30k subfolder
+    assert [len(s) for s in sources] == [4, 6, 8]  # Moses tokens; the empty line dropped
+    [result] = run_benchmarks(select="beam_batched", repeats=1, quick=True, data=str(folder))
+    assert result.name == "beam_batched_vs_one_at_a_time"
+    assert result.config["sentences"] == 3 and result.ratio > 0

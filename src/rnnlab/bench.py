@@ -31,7 +31,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnlab.bench_seq2seq import BEAM_BENCH, TRAIN_BENCH, beam_benchmark, train_benchmark
+from rnnlab.bench_seq2seq import (
+    BEAM_BENCH,
+    TRAIN_BENCH,
+    beam_benchmark,
+    multi30k_sources,
+    train_benchmark,
+)
 from rnnlab.cells import Cell, ClockworkCell, ElmanCell, GRUCell, LSTMCell, URNNCell
 from rnnlab.cells.fused_layout import FusedLayoutCell
 from rnnlab.layers import Recurrent
@@ -258,6 +264,7 @@ def run_benchmarks(
     quick: bool = False,
     *,
     threads: int | None = 1,
+    data: str | None = None,
 ) -> list[BenchResult]:
     """Run the benchmarks whose name contains ``select`` (all by default).
 
@@ -265,6 +272,8 @@ def run_benchmarks(
         select: substring filter on :func:`benchmark_names`.
         repeats: timed runs per side (after the warm-up); each side reports their median.
         quick: tiny sizes, for tests (the ratios then mean little).
+        data: a Multi30k folder: ``beam_batched_vs_one_at_a_time`` decodes its
+            validation sentences (``val.en``) instead of the generated ``reverse`` ones.
         threads: torch intra-op threads while timing (restored afterwards); ``None`` keeps
             the current setting. One by default: on a shared machine, multi-threaded
             timings are dominated by other jobs (on a busy 2-core machine, two threads
@@ -285,6 +294,7 @@ def run_benchmarks(
     if threads is not None and (isinstance(threads, bool) or threads < 1):
         raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
     sizes = QUICK_SIZES if quick else DEFAULT_SIZES
+    beam_sources = multi30k_sources(data) if data is not None and BEAM_BENCH in names else None
     previous_threads = torch.get_num_threads()
     try:
         if threads is not None:
@@ -296,7 +306,7 @@ def run_benchmarks(
                 if name in STRUCTURED_BENCHES
                 else _run_sampling(quick)
                 if name == SAMPLING_BENCH
-                else beam_benchmark(repeats, quick)
+                else beam_benchmark(repeats, quick, sources=beam_sources)
                 if name == BEAM_BENCH
                 else train_benchmark(repeats, quick)
                 if name == TRAIN_BENCH

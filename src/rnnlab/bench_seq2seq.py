@@ -8,8 +8,9 @@
   (bidirectional GRU-384 encoder, additive attention, 8000 output words) decodes the
   ``val`` sources of the generated ``reverse`` task (lengths 1-25), so it runs without
   data; an untrained model rarely ends a hypothesis, so every sentence runs to the length
-  limit. Pass ``model`` and ``sources`` to time a trained model on real sentences
-  (Multi30k's validation set, say).
+  limit. Pass ``model`` and ``sources`` to time a trained model on real sentences, or
+  ``sources`` from :func:`multi30k_sources` (``rnnlab bench --data FOLDER``) to decode
+  Multi30k's validation set.
 * ``seq2seq_train_vs_sketch``: one training step (forward, backward, Adam) of rnnlab's
   encoder-decoder vs a plain sketch of the same model written as in the PyTorch tutorial
   (keys re-projected and the output layer applied at every decoder step, ``nn.GRU``
@@ -136,6 +137,22 @@ def beam_benchmark(
         denominator_s=den_s,
         config=config,
     )
+
+
+def multi30k_sources(folder: str, lang: str = "en") -> list[list[int]]:
+    """Multi30k's validation sentences of ``lang`` (``val.{lang}`` in ``folder``, or its
+    ``multi30k`` subfolder) as source id lists for :func:`beam_benchmark`: Moses tokens,
+    ids from a vocabulary of those sentences themselves (any consistent ids will do for
+    an untrained model; their lengths are the real ones)."""
+    from rnnlab.tasks.moses import MosesTokenizer
+    from rnnlab.tasks.tokens import TokenVocab
+    from rnnlab.tasks.translation_data import read_split_side
+
+    sentences = read_split_side(folder, "val", lang)
+    tok = MosesTokenizer(lang)
+    tokens = [tok.tokenize(s) for s in sentences]
+    vocab = TokenVocab.build(tokens)
+    return [vocab.encode(t) for t in tokens if t]
 
 
 class SketchSeq2Seq(nn.Module):

@@ -389,7 +389,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     threads = None if args.threads == 0 else args.threads
     results = run_benchmarks(
-        select=args.select, repeats=args.repeats, quick=args.quick, threads=threads
+        select=args.select, repeats=args.repeats, quick=args.quick, threads=threads, data=args.data
     )
     if not results:
         raise ValueError(f"no benchmark name contains {args.select!r}")
@@ -855,6 +855,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=int, default=1, help="torch threads while timing (0: torch's default)"
     )
     b.add_argument("--json", action="store_true", help="one JSON object per line")
+    b.add_argument(
+        "--data",
+        help="Multi30k folder: the beam-search benchmark decodes its validation set (val.en)",
+    )
     b.set_defaults(func=cmd_bench)
     return parser
 

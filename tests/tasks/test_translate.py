@@ -4,6 +4,7 @@ BLEU scoring on detokenised text, and the registry's options."""
 from __future__ import annotations
 
 import gzip
+import json
 import random
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from rnnlab.tasks.translate import POOL_BATCHES, TranslationTask
 
 WORDS = ["dog", "cat", "man", "woman", "runs", "sits", "eats", "big", "small", "red"]
 WORTER = ["Hund", "Katze", "Mann", "Frau", "rennt", "sitzt", "isst", "groß", "klein", "rot"]
-N_TRAIN, N_VAL = 1400, 30
+N_TRAIN, N_VAL = 1400, 30  # val: 140 held out of train
 
 
 def one_line(e: pytest.ExceptionInfo[BaseException]) -> str:
@@ -26,11 +27,11 @@ def one_line(e: pytest.ExceptionInfo[BaseException]) -> str:
     return str(e.value)
 
 
-def make_corpus(folder: Path) -> Path:
+def make_corpus(folder: Path, n_train: int = N_TRAIN, n_val: int = N_VAL) -> Path:
     """A word-for-word toy corpus in the Multi30k layout (en, de): train and val."""
     rng = random.Random(0)
     folder.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", N_TRAIN), ("val", N_VAL)):
+    for split, n in (("train", n_train), ("val", n_val)):
         en, de = [], []
         for _ in range(n):
             idx = [rng.randrange(len(WORDS)) for _ in range(rng.randint(1, 12))]
@@ -58,9 +59,9 @@ def task(corpus: Path) -> TranslationTask:
 def test_multi30k_splits_and_vocabularies(task: TranslationTask) -> None:
     assert task.corpus == "multi30k" and (task.src, task.tgt) == ("en", "de")
     assert task.kind == "seq2seq" and task.main_metric == "bleu" and task.higher_is_better
-    # val: 1000 held out of train; test: the official val
-    assert task.sizes == {"train": N_TRAIN - 1000, "val": 1000, "test": N_VAL}
-    assert len(task.split("val")) == 1000 and len(task.split("test")) == N_VAL
+    # val: held out of train; test: the official val
+    assert task.sizes == {"train": N_TRAIN - 140, "val": 140, "test": N_VAL}  # val: 10%
+    assert len(task.split("val")) == 140 and len(task.split("test")) == N_VAL
     assert task.references_text["test"][0] == "Der Zebra rennt."
     # vocabularies come from train only: "zebra" (val only) is unknown
     assert "zebra" not in task.src_vocab and "Zebra" not in task.tgt_vocab
@@ -104,7 +105,7 @@ def test_bucketed_batches_are_deterministic_and_cover_an_epoch(
 ) -> None:
     batch_size = 4
     per_epoch = task.steps_per_epoch(batch_size)
-    assert per_epoch == (N_TRAIN - 1000) // batch_size
+    assert per_epoch == (N_TRAIN - 140) // batch_size
     rows = [i for batch in task._epoch_batches(0, batch_size) for i in batch]
     assert len(rows) == len(set(rows)) == per_epoch * batch_size  # each pair at most once
     widths = []
@@ -122,7 +123,7 @@ def test_bucketed_batches_are_deterministic_and_cover_an_epoch(
     assert not torch.equal(
         task.train_batch(per_epoch, batch_size).x, task.train_batch(0, batch_size).x
     )
-    assert 2 * POOL_BATCHES * batch_size <= N_TRAIN - 1000  # several pools were used
+    assert 2 * POOL_BATCHES * batch_size <= N_TRAIN - 140  # several pools were used
 
 
 def test_options_rebuild_and_registry(corpus: Path, task: TranslationTask) -> None:
@@ -172,3 +173,33 @@ def test_training_loss_is_label_smoothed(corpus: Path, task: TranslationTask) ->
     assert torch.allclose(plain.loss(logits, batch), nll.mean(), atol=1e-5)
     with pytest.raises(ValueError, match="label_smoothing must lie in"):
         TranslationTask(data=str(corpus), label_smoothing=1.0)
+
+
+def test_cli_train_and_translate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rnnlab.cli import main
+
+    corpus = make_corpus(tmp_path / "small", n_train=200, n_val=10)
+    out = str(tmp_path / "run")
+    argv = ["train", "translate", "--data", str(corpus), "--src", "en", "--tgt", "de"]
+    tiny = ["--hidden", "8", "--embedding", "8", "--steps", "10", "--eval-every", "10"]
+    assert main([*argv, *tiny, "--beam", "2", "--out", out, "--quiet"]) == 0
+    summary = json.loads((Path(out) / "summary.json").read_text())
+    assert summary["main_metric"] == "bleu" and summary["beam_size"] == 2
+    assert {"bleu", "chrf", "exact_match", "greedy_bleu"} <= set(summary["metrics"]["test"])
+    assert "official validation set" in summary["note"]
+    config = json.loads((Path(out) / "config.json").read_text())
+    assert config["task_options"]["src"] == "en" and config["task_options"]["tgt"] == "de"
+    assert config["task_info"]["codec"]["source_tokenizer"] == {
+        "type": "moses",
+        "lang": "en",
+        "lowercase": False,
+    }
+    capsys.readouterr()
+    assert main(["translate", out, "The dog runs.", "--beam", "2"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1
+    # bad input: one line on stderr, exit status 2
+    assert main([*argv, "--short", "--out", str(tmp_path / "x")]) == 2
+    assert main(["train", "translate", "--data", str(corpus), "--tgt", "xx"]) == 2
+    assert main(["train", "copy", "--src", "en"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and "short" in err[0] and "'xx'" in err[1] and "src" in err[2]

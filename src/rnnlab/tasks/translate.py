@@ -4,7 +4,8 @@ Corpus (``data``):
 
 * a folder (or ``None``: the download cache) -> Multi30k, any pair of ``en``, ``de``,
   ``fr`` (default ``en -> de``). Splits: ``train`` = the official train minus ``val``, a
-  1000-pair hold-out drawn with the run's seed and used for checkpoint selection;
+  1000-pair hold-out drawn with the run's seed and used for checkpoint selection (10% of
+  a training file under 10000 pairs);
   ``test`` = the **official validation set**, so the reported test BLEU (the usual
   "Multi30k validation BLEU") is untouched by model selection.
 * a file ``eng-fra.txt`` / ``.gz`` / ``.zip``, or ``short=True`` without ``data`` -> Tatoeba
@@ -97,14 +98,18 @@ class TranslationTask(Seq2SeqTask):
     main_metric = "bleu"
     higher_is_better = True
     baseline = None
+    # Multi30k en->de on a 2-core CPU in about 45 minutes of training (see the README)
     defaults: ClassVar[dict[str, Any]] = dict(
         model="gru",
         hidden_size=256,
+        embedding_size=256,
         num_layers=1,
         bidirectional=True,
+        attention="additive",
+        input_feeding=True,
         dropout=0.3,
         batch_size=64,
-        steps=20000,
+        steps=8000,
         lr=2e-3,
         optimizer="adam",
         schedule="cosine",
@@ -112,6 +117,7 @@ class TranslationTask(Seq2SeqTask):
         clip=1.0,
         eval_every=1000,
         eval_batch_size=250,
+        beam_size=5,
     )
 
     def __init__(
@@ -153,8 +159,8 @@ class TranslationTask(Seq2SeqTask):
             splits = multi30k_splits(read_multi30k(folder, self.src, self.tgt), seed)
             where = f"Multi30k {folder}"
             rule = (
-                "val = 1000 pairs held out of train with the seed (checkpoint selection); "
-                "test = the official validation set"
+                f"val = {len(splits['val'])} pairs held out of train with the seed "
+                "(checkpoint selection); test = the official validation set"
             )
         source_tok = MosesTokenizer(self.src, lowercase)
         target_tok = MosesTokenizer(self.tgt, lowercase)

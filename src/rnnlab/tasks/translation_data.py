@@ -78,7 +78,8 @@ TUTORIAL_ENG_PREFIXES = (
     "they re ",
 )
 
-MULTI30K_VAL = 1000  # pairs held out of Multi30k train for checkpoint selection
+MULTI30K_VAL = 1000  # pairs held out of Multi30k train for checkpoint selection (at most
+MULTI30K_VAL_FRACTION = 0.1  # this fraction of a smaller train file)
 TATOEBA_FRACTIONS = (0.8, 0.1, 0.1)  # train, val, test
 
 
@@ -300,13 +301,29 @@ def read_multi30k(folder: str | os.PathLike[str], src: str, tgt: str) -> dict[st
     return out
 
 
+def read_split_side(folder: str | os.PathLike[str], split: str, lang: str) -> list[str]:
+    """The raw lines of one side of a Multi30k split, ``<split>.<lang>[.gz]``, from
+    ``folder`` or its ``multi30k`` subfolder."""
+    root = Path(folder).expanduser()
+    for where in (root, root / MULTI30K_CACHE):
+        path = _find_side(where, split, lang)
+        if path is not None:
+            return [line.strip() for line in _read_lines(path)]
+    raise FileNotFoundError(f"Multi30k file {split}.{lang} (or .gz) not found in {str(root)!r}")
+
+
 def multi30k_splits(
-    official: dict[str, ParallelText], seed: int, n_val: int = MULTI30K_VAL
+    official: dict[str, ParallelText], seed: int, n_val: int | None = None
 ) -> dict[str, ParallelText]:
     """The task's splits of Multi30k: ``val`` = ``n_val`` pairs held out of the official
     train (drawn with ``seed``) for checkpoint selection, ``train`` the rest, and ``test``
-    = the official validation set, so its score is untouched by model selection."""
+    = the official validation set, so its score is untouched by model selection.
+
+    ``n_val`` defaults to :data:`MULTI30K_VAL` (1000 of Multi30k's 29000), or 10% of a
+    smaller training file."""
     train = official["train"]
+    if n_val is None:
+        n_val = min(MULTI30K_VAL, round(MULTI30K_VAL_FRACTION * len(train)))
     if not 0 < n_val < len(train):
         raise ValueError(f"cannot hold out {n_val} of {len(train)} training pairs")
     order = torch.randperm(len(train), generator=task_generator(seed, VAL_STREAM))
