@@ -50,10 +50,10 @@ $R diagnose exposure --run "$O/hmm-tf" --run "$O/hmm-ss" --run "$O/hmm-pf" --row
 T6=../shared/data/translation
 if [ -d "$T6/multi30k" ]; then
   $R bench --select beam_batched --data "$T6/multi30k"   # k=5 over Multi30k's val set
-  OMP_NUM_THREADS=${THREADS:-1} $R train translate --data "$T6/multi30k" --src en --tgt de \
+  $R train translate --data "$T6/multi30k" --src en --tgt de \
     --max-time 2700 --out "$O/multi30k-en-de" --overwrite --quiet
 fi
 if [ -f "$T6/eng-fra.txt.gz" ]; then
-  OMP_NUM_THREADS=${THREADS:-1} $R train translate --data "$T6/eng-fra.txt.gz" --short \
+  $R train translate --data "$T6/eng-fra.txt.gz" --short \
     --steps 3000 --eval-every 500 --max-time 900 --out "$O/tatoeba-en-fr-short" --overwrite --quiet
 fi

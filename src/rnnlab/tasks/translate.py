@@ -109,7 +109,7 @@ class TranslationTask(Seq2SeqTask):
         input_feeding=True,
         dropout=0.3,
         batch_size=64,
-        steps=8000,
+        steps=6000,
         lr=2e-3,
         optimizer="adam",
         schedule="cosine",
