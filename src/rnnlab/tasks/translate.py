@@ -19,26 +19,26 @@ word vocabularies keep the ``train`` tokens seen at least ``min_freq`` times (th
 the raw references: ``bleu`` and ``chrf`` (sacrebleu, 13a) and ``exact_match``
 (:mod:`rnnlab.tasks.metrics`); ``bleu`` is the main metric.
 
-Training batches are length-bucketed: each epoch's shuffled pairs are cut into pools of
-:data:`POOL_BATCHES` batches, each pool is sorted by source then target length and cut into
-batches, and the batches are shuffled, so a batch pads little; the stream is a pure
-function of ``(seed, step)``.
+Training batches are length-bucketed (:func:`~rnnlab.tasks.seq2seq.bucketed_batches`):
+each epoch's shuffled pairs are cut into pools of :data:`POOL_BATCHES` batches, each pool
+is sorted by source length and cut into batches, and the batches are shuffled, so a batch
+pads little; the stream is a pure function of ``(seed, step)``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from rnnlab.tasks.base import IGNORE_INDEX, Batch, task_generator
 from rnnlab.tasks.metrics import translation_scores
 from rnnlab.tasks.moses import MosesTokenizer
-from rnnlab.tasks.seq2seq import Seq2SeqTask, collate
+from rnnlab.tasks.seq2seq import Seq2SeqTask, bucketed_batches, collate
 from rnnlab.tasks.tokens import TokenVocab
 from rnnlab.tasks.translation_data import (
     MULTI30K_LANGS,
@@ -54,7 +54,6 @@ from rnnlab.tasks.translation_data import (
 
 POOL_BATCHES = 50  # batches per length-sorted pool (bucketing)
 TRAIN_STREAM = 1  # task_generator stream of the epoch order (as in DatasetTask)
-BATCH_ORDER_STREAM = 2  # ... and of the order of an epoch's batches
 LENGTH_SLACK = 10  # decoding may emit this many tokens beyond the longest training target
 
 
@@ -212,40 +211,31 @@ class TranslationTask(Seq2SeqTask):
         return self._splits[name]
 
     def _epoch_batches(self, epoch: int, batch_size: int) -> list[list[int]]:
-        """The row indices of every batch of ``epoch``: shuffled, bucketed by length within
-        pools of :data:`POOL_BATCHES` batches, batches in shuffled order."""
+        """The row indices of every batch of ``epoch``
+        (:func:`~rnnlab.tasks.seq2seq.bucketed_batches` by source length, drawn with
+        ``task_generator(seed, 1, epoch)``)."""
         cache: dict[tuple[int, int], list[list[int]]] = self.__dict__.setdefault("_epochs", {})
         key = (epoch, batch_size)
         if key not in cache:
             cache.clear()
-            n = len(self._train_src)
-            per_epoch = max(1, n // batch_size)
-            perm = torch.randperm(n, generator=task_generator(self.seed, TRAIN_STREAM, epoch))
-            order: list[int] = perm[: per_epoch * batch_size].tolist()
-            pool = POOL_BATCHES * batch_size
-            batches: list[list[int]] = []
-            for start in range(0, len(order), pool):
-                # a stable sort of shuffled rows: equal lengths stay in random order
-                rows = sorted(
-                    order[start : start + pool],
-                    key=lambda i: (len(self._train_src[i]), len(self._train_tgt[i])),
-                )
-                batches += [rows[k : k + batch_size] for k in range(0, len(rows), batch_size)]
-            shuffle = torch.randperm(
-                len(batches), generator=task_generator(self.seed, BATCH_ORDER_STREAM, epoch)
-            )
-            cache[key] = [batches[i] for i in shuffle.tolist()]
+            generator = task_generator(self.seed, TRAIN_STREAM, epoch)
+            lengths = [len(s) for s in self._train_src]
+            cache[key] = bucketed_batches(lengths, batch_size, generator, POOL_BATCHES)
         return cache[key]
 
     def train_batch(self, step: int, batch_size: int) -> Batch:
-        per_epoch = max(1, len(self._train_src) // batch_size)
-        epoch, k = divmod(step, per_epoch)
+        epoch, k = divmod(step, self.steps_per_epoch(batch_size))
         rows = self._epoch_batches(epoch, batch_size)[k]
         return collate([self._train_src[i] for i in rows], [self._train_tgt[i] for i in rows])
 
     def steps_per_epoch(self, batch_size: int) -> int:
-        """Training batches per pass over the training pairs."""
-        return max(1, len(self._train_src) // batch_size)
+        """Training batches per pass over the training pairs (the same every epoch: each
+        pool but the last holds whole batches)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        n, pool = len(self._train_src), POOL_BATCHES * batch_size
+        full, rest = divmod(n, pool)
+        return full * POOL_BATCHES + math.ceil(rest / batch_size)
 
     def loss(self, out: Tensor, batch: Batch) -> Tensor:
         """Mean label-smoothed cross-entropy per target token, padding ignored."""
