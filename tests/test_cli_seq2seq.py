@@ -11,7 +11,7 @@ import torch
 
 import rnnlab
 from rnnlab import ModelConfig, RunConfig, TaskOptions, TrainConfig
-from rnnlab.cli import main
+from rnnlab.cli import main, read_input_lines
 from rnnlab.training import run as run_module
 
 
@@ -73,6 +73,16 @@ def test_train_translate_and_load(
     assert all(set(t.split()) <= set("abcdefghijklmnopqrstuvwxyz") for t in many)
     with pytest.raises(ValueError, match="translate"):
         run.predict([[1, 2]])
+
+
+def test_input_lines_split_at_newlines_only(tmp_path: Path) -> None:
+    path = tmp_path / "in.txt"
+    path.write_bytes("a\u2028b\r\nc\u0085d\n\ne\n".encode())
+    assert read_input_lines(str(path)) == ["a\u2028b", "c\u0085d", "", "e"]
+    path.write_bytes(b"")
+    assert read_input_lines(str(path)) == []
+    path.write_bytes(b"last line without newline")
+    assert read_input_lines(str(path)) == ["last line without newline"]
 
 
 def test_translate_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

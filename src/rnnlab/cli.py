@@ -348,17 +348,24 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_input_lines(path: str) -> list[str]:
+    """The lines of a UTF-8 file, split at ``\n`` only (``\r\n`` endings accepted), so
+    one output line answers each input line even when a sentence holds other Unicode line
+    separators (``str.splitlines`` would also break at U+2028, U+0085, ...)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        text = f.read()
+    if text.endswith("\n"):
+        text = text[:-1]
+    return [line.removesuffix("\r") for line in text.split("\n")] if text else []
+
+
 def cmd_translate(args: argparse.Namespace) -> int:
     from rnnlab.training.run import load
 
     if (args.text is None) == (args.input is None):
         raise ValueError('give one sentence ("a sentence") or --input FILE, not both or neither')
     run = load(args.run_dir, device=args.device)
-    if args.input is not None:
-        with open(args.input, encoding="utf-8") as f:
-            texts = f.read().splitlines()
-    else:
-        texts = [args.text]
+    texts = read_input_lines(args.input) if args.input is not None else [args.text]
     outputs = run.translate(
         texts, beam=args.beam, length_penalty=args.length_penalty, batch_size=args.batch_size
     )
