@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The quality runs behind the figures in benchmarks/RESULTS.md. Each is an ordinary
 # `rnnlab` command with the task's defaults unless a flag says otherwise; the figures come
-# from each run folder's summary.json (or the JSON the command prints). About 1.5 hours on
+# from each run folder's summary.json (or the JSON the command prints). About 5 hours on
 # 2 CPU cores, run one after another.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +37,34 @@ $R train copy --model gru --T 200 --max-time 120 --out "$O/copy200-gru" --overwr
 $R diagnose gradflow --models elman,clockwork --task copy --T 200 --hidden 128 \
   --out "$O/gradflow-clockwork"
 
+# --- multiscale and multiplicative (issue 5), 2026-11-27: the same 1000-step budget ---
+for model in elman clockwork gru; do
+  $R train adding --model "$model" --T 400 --hidden 128 --steps 1000 --eval-every 250 \
+    --out "$O/add400-$model" --overwrite --quiet
+done
+$R train adding --model dilated --cell gru --dilations 1,2,4,8,16,32 --hidden 39 --T 400 \
+  --steps 1000 --eval-every 250 --out "$O/add400-dilated-gru" --overwrite --quiet
+$R diagnose gradflow --models elman,clockwork,dilated --cell elman --hidden 128,128,32 \
+  --dilations 1,2,4,8 --task copy --T 200 --out "$O/gradflow-multiscale"
+if [ -f ../shared/data/tinyshakespeare.txt ]; then
+  OUT="$O/charlm-compare" BUDGET=240 bash benchmarks/charlm_compare.sh
+  $R diagnose boundaries --run "$O/charlm-compare/hmrnn" \
+    --text "First Citizen: Before we proceed any further, hear me speak." --out "$O/boundaries"
+  SH=(shakespeare --data ../shared/data/tinyshakespeare.txt --model lstm --layers 1 --hidden 512
+      --T 64 --batch-size 32 --lr 4e-3 --warmup 30 --dropout 0 --overwrite --quiet)
+  $R train "${SH[@]}" --max-time 106 --steps 450 --out "$O/shk106"
+  $R train "${SH[@]}" --max-time 600 --steps 2400 --out "$O/shk600"
+  $R sample "$O/shk600" --prompt "ROMEO:" --length 400 --temperature 0.8 --seed 0
+  TEXT_STEPS=500 OUT="$O/exposure-text" bash benchmarks/exposure.sh text
+fi
+$R train mnist1d-gen --out "$O/mnist1d-gen" --overwrite --quiet
+
+# --- encoder-decoders (issue 6), 2026-11-27 ---
+$R train reverse --out "$O/reverse-att" --overwrite --quiet
+$R train reverse --attention none --out "$O/reverse-none" --overwrite --quiet
+$R diagnose length --run "$O/reverse-att" --run "$O/reverse-none" --out "$O/reverse-length"
+$R train dates --out "$O/dates" --overwrite --quiet
+
 # --- exposure bias on a known distribution (issue 3) ---
 $R train hmm --model lstm --out "$O/hmm-tf" --overwrite --quiet
 $R train hmm --model lstm --scheduled-sampling inverse_sigmoid --ss-k 300 --out "$O/hmm-ss" \
@@ -50,10 +78,10 @@ $R diagnose exposure --run "$O/hmm-tf" --run "$O/hmm-ss" --run "$O/hmm-pf" --row
 T6=../shared/data/translation
 if [ -d "$T6/multi30k" ]; then
   $R bench --select beam_batched --data "$T6/multi30k"   # k=5 over Multi30k's val set
-  $R train translate --data "$T6/multi30k" --src en --tgt de \
+  $R train translate --data "$T6/multi30k" --src en --tgt de --steps 5000 \
     --max-time 2700 --out "$O/multi30k-en-de" --overwrite --quiet
 fi
 if [ -f "$T6/eng-fra.txt.gz" ]; then
   $R train translate --data "$T6/eng-fra.txt.gz" --short \
-    --steps 3000 --eval-every 500 --max-time 900 --out "$O/tatoeba-en-fr-short" --overwrite --quiet
+    --steps 2000 --eval-every 500 --max-time 600 --out "$O/tatoeba-en-fr-short" --overwrite --quiet
 fi
