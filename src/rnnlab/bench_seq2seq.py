@@ -38,7 +38,7 @@ BEAM_SIZES: dict[str, int] = {
     "E": 256,
     "H": 384,
     "k": 5,
-    "chunk": 32,
+    "chunk": 128,  # sentences per batch (x k beams): 640 rows
 }
 BEAM_QUICK_SIZES: dict[str, int] = {
     "sentences": 5,
