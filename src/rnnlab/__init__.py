@@ -6,7 +6,7 @@ training and diagnostics build on that.
 
 from rnnlab.cells import Cell, ElmanCell, GRUCell, LSTMCell, cell_names, make_cell
 from rnnlab.layers import Bidirectional, Recurrent, Stacked, build_layers
-from rnnlab.models import ModelConfig, Seq2Vec, Tagger, build_model
+from rnnlab.models import RNNConfig, Seq2Vec, Tagger, build_model, register_model
 from rnnlab.tasks import TaskOptions, build_task, task_names
 from rnnlab.training import RunConfig, TrainConfig, TrainedRun, evaluate, load, train
 
@@ -18,7 +18,7 @@ __all__ = [
     "ElmanCell",
     "GRUCell",
     "LSTMCell",
-    "ModelConfig",
+    "RNNConfig",
     "Recurrent",
     "RunConfig",
     "Seq2Vec",
@@ -34,6 +34,7 @@ __all__ = [
     "evaluate",
     "load",
     "make_cell",
+    "register_model",
     "task_names",
     "train",
 ]

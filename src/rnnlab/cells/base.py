@@ -125,6 +125,11 @@ class Cell(nn.Module):
         """
         yield
 
+    def on_progress(self, fraction: float) -> None:
+        """Called by the trainer before every training step with the fraction of the run
+        done (``0..1``, steps or time budget, whichever is further): for schedules inside
+        a cell (the HM-RNN's boundary slope). Nothing by default."""
+
     def manifold_parameters(self) -> list[nn.Parameter]:
         """Parameters of a constrained (orthogonal / unitary) recurrence, which training
         may give their own learning rate; none by default."""

@@ -206,6 +206,13 @@ class HMRNNCell(Cell):
             raise ValueError(f"slope must be a positive number, got {slope!r}")
         self.slope = float(slope)
 
+    def on_progress(self, fraction: float) -> None:
+        """The trainer's per-step hook: anneal the slope from 1 to 5 over the run (Chung et
+        al. anneal it by 0.04 per epoch to 5; the run's progress, in steps or in its time
+        budget, stands in for epochs, so the schedule also applies to tasks with fresh data
+        every batch)."""
+        self.set_slope(1.0 + 4.0 * min(1.0, fraction))
+
     def extra_repr(self) -> str:
         return (
             f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "

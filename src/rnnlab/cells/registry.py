@@ -6,8 +6,10 @@ Later cell families join with :func:`register_cell`; the conformance suite in
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from rnnlab.cells.base import Cell
 from rnnlab.cells.cayley import CayleyCell
@@ -28,14 +30,24 @@ from rnnlab.cells.urnn import URNNCell
 from rnnlab.cells.variational_dropout import VariationalDropout
 from rnnlab.cells.zoneout import Zoneout
 
-CellBuilder = Callable[[int, int], Cell]
+CellBuilder = Callable[..., Cell]
 
 
 @dataclass(frozen=True)
 class CellEntry:
     name: str
     description: str
-    build: CellBuilder  # (input_size, hidden_size) -> Cell
+    build: CellBuilder  # (input_size, hidden_size, **options) -> Cell
+
+    def options(self) -> dict[str, Any]:
+        """The options the builder takes (keyword arguments after the two sizes), with
+        their defaults (``inspect.Parameter.empty`` when required)."""
+        params = list(inspect.signature(self.build).parameters.values())[2:]
+        return {p.name: p.default for p in params if p.kind is not p.VAR_KEYWORD}
+
+    def accepts_any_option(self) -> bool:
+        params = inspect.signature(self.build).parameters.values()
+        return any(p.kind is p.VAR_KEYWORD for p in params)
 
 
 _CELLS: dict[str, CellEntry] = {}
@@ -58,16 +70,44 @@ def cell_entry(name: str) -> CellEntry:
     return _CELLS[name]
 
 
-def make_cell(name: str, input_size: int, hidden_size: int) -> Cell:
-    """Build the registered cell ``name`` for ``input_size`` features and ``hidden_size`` units."""
-    return cell_entry(name).build(input_size, hidden_size)
+def make_cell(name: str, input_size: int, hidden_size: int, **options: Any) -> Cell:
+    """Build the registered cell ``name`` for ``input_size`` features and ``hidden_size`` units,
+    with the builder's keyword ``options`` (``make_cell("zoneout_lstm", 8, 32, p_h=0.1)``).
+
+    A builder that returns something other than a :class:`Cell` with the protocol's sizes
+    is a one-line error naming the cell (custom cells registered by users included).
+    """
+    entry = cell_entry(name)
+    known = entry.options()
+    unknown = sorted(set(options) - set(known))
+    if unknown and not entry.accepts_any_option():
+        expected = ", ".join(known) if known else "none"
+        raise ValueError(f"cell {name!r} has no option {unknown[0]!r}; its options: {expected}")
+    cell = entry.build(input_size, hidden_size, **options)
+    check_cell(name, cell, input_size)
+    return cell
+
+
+def check_cell(name: str, cell: Any, input_size: int) -> None:
+    """One-line errors for a registered builder whose result breaks the cell protocol."""
+    if not isinstance(cell, Cell):
+        raise TypeError(f"cell {name!r}: the builder returned {type(cell).__name__}, not a Cell")
+    for size in ("input_size", "hidden_size", "output_size"):
+        value = getattr(cell, size, None)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise TypeError(f"cell {name!r} must set {size} to a positive int, got {value!r}")
+    if cell.input_size != input_size:
+        raise TypeError(
+            f"cell {name!r} was built for {input_size} input features but says "
+            f"input_size={cell.input_size}"
+        )
 
 
 register_cell("elman", "Elman tanh RNN, h_t = tanh(W x_t + U h_{t-1} + b)", ElmanCell)
 register_cell(
     "elman_relu",
     "Elman RNN with ReLU, h_t = relu(W x_t + U h_{t-1} + b)",
-    lambda d, h: ElmanCell(d, h, nonlinearity="relu"),
+    lambda d, h, nonlinearity="relu": ElmanCell(d, h, nonlinearity=nonlinearity),
 )
 register_cell("lstm", "LSTM with forget gate (gates i, f, g, o; forget bias 1)", LSTMCell)
 register_cell("gru", "GRU, reset gate after the recurrent matmul as in torch.nn.GRU", GRUCell)
@@ -101,7 +141,7 @@ register_cell(
 register_cell(
     "delay",
     "Elman tanh RNN with skip connections through time: also reads h_{t-2}, h_{t-4}, h_{t-8}",
-    lambda d, h: DelayCell.build(ElmanCell, d, h, delays=(2, 4, 8)),
+    lambda d, h, delays=(2, 4, 8): DelayCell.build(ElmanCell, d, h, delays=tuple(delays)),
 )
 register_cell(
     "mrnn",
@@ -134,12 +174,12 @@ register_cell("ln_gru", "Layer-normalised GRU, per-gate LN of Wx and Uh", LayerN
 register_cell(
     "zoneout_lstm",
     "LSTM with zoneout (Krueger et al. 2016), p_h = 0.05, p_c = 0.1",
-    lambda d, h: Zoneout(LSTMCell(d, h), p_h=0.05, p_c=0.1),
+    lambda d, h, p_h=0.05, p_c=0.1: Zoneout(LSTMCell(d, h), p_h=p_h, p_c=p_c),
 )
 register_cell(
     "vd_lstm",
     "LSTM with variational recurrent dropout on h (Gal & Ghahramani 2016), p = 0.25",
-    lambda d, h: VariationalDropout(LSTMCell(d, h), p=0.25),
+    lambda d, h, p=0.25: VariationalDropout(LSTMCell(d, h), p=p),
 )
 register_cell(
     "hmrnn",

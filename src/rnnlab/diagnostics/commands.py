@@ -26,7 +26,8 @@ from rnnlab.diagnostics.plots import (
     plot_jacobian,
     plot_text_exposure,
 )
-from rnnlab.models.build import STACKS, build_model
+from rnnlab.models.registry import build_model
+from rnnlab.models.rnn import STACKS
 from rnnlab.models.language import LanguageModel
 from rnnlab.tasks.base import Batch, Task
 from rnnlab.tasks.charlm import CharLMTask
@@ -88,12 +89,12 @@ def initial_subjects(
     layers = _per_model(num_layers, models, "--layers")
     subjects = []
     for name, h, n in zip(models, hidden, layers, strict=True):
-        overrides: dict[str, Any] = {"cell": name, "num_layers": n or 1, "bidirectional": False}
+        overrides: dict[str, Any] = {"model": name, "num_layers": n or 1, "bidirectional": False}
         label = name
         if name in STACKS:
             if inner_cell is None:
                 raise ValueError(f"model {name!r} wraps a cell: give one with --cell (e.g. elman)")
-            overrides["inner_cell"] = inner_cell
+            overrides["cell"] = inner_cell
             if dilations is not None:
                 overrides["dilations"] = tuple(dilations)
                 if n is not None and n != len(dilations):
@@ -108,7 +109,7 @@ def initial_subjects(
             overrides["hidden_size"] = h
         config = resolve_config(task_name, task, options, overrides)
         torch.manual_seed(seed)
-        model = build_model(config.model, task.kind, task.input_size, task.output_size)
+        model = build_model(config.model, task.spec)
         subjects.append(Subject(f"{label} (init)", model, task))
     return subjects
 
@@ -118,8 +119,7 @@ def run_subjects(run_dirs: list[str]) -> list[Subject]:
     subjects = []
     for run_dir in run_dirs:
         run = load(run_dir)
-        model = run.config.model
-        name = model.cell + (f"({model.inner_cell})" if model.inner_cell else "")
+        name = getattr(run.config.model, "name", type(run.config.model).__name__)
         label = f"{name} ({Path(run_dir).name})"
         subjects.append(Subject(label, run.model, run.task()))
     return subjects
@@ -235,7 +235,8 @@ def diagnose_exposure(
             )
         label = name if names.count(name) == 1 else str(run_dir)
         mode = run.config.train.generative_mode()
-        common = {"run": str(run_dir), "cell": run.config.model.cell, "training_mode": mode}
+        model_name = getattr(run.config.model, "name", type(run.config.model).__name__)
+        common = {"run": str(run_dir), "cell": model_name, "training_mode": mode}
         generator = torch.Generator().manual_seed(seed)
         if isinstance(task, HMMTask):
             curve = exposure_bias(
@@ -307,8 +308,10 @@ def diagnose_boundaries(
     JSON's content.
     """
     run = load(run_dir)
-    if run.kind != "lm" or "vocab" not in run.task_info:
-        raise ValueError(f"run {run_dir} is not a character language model (kind {run.kind!r})")
+    if "vocab" not in run.task_info:
+        raise ValueError(
+            f"run {run_dir} is not a character language model (task kind {run.spec.kind!r})"
+        )
     if max_chars is not None and max_chars < 1:
         raise ValueError(f"max_chars must be a positive integer, got {max_chars!r}")
     vocab = CharVocab.from_json(run.task_info["vocab"])

@@ -187,9 +187,9 @@ def gradient_flow(model: nn.Module, task: Task, batch: Batch) -> GradientFlow:
     model = copy.deepcopy(model).double().eval()  # eval: no dropout noise in the measurement
     layers = _sequence_model(model)
     device = next(model.parameters()).device
-    batch = Batch(batch.x.double(), batch.y, batch.lengths).to(device)
-    if batch.y.is_floating_point():
-        batch = Batch(batch.x, batch.y.double(), batch.lengths)
+    batch = Batch(batch.x.double(), batch.targets, batch.lengths).to(device)
+    if batch.targets.is_floating_point():
+        batch = Batch(batch.x, batch.targets.double(), batch.lengths)
     y, _, trajectories = layer_trajectories(layers, batch.x, lengths=batch.lengths)
     out = model.readout(y, batch.lengths)  # type: ignore[operator]
     loss = task.dependency_loss(out, batch)

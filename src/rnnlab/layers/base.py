@@ -58,10 +58,18 @@ class SequenceLayer(nn.Module):
 
     ``forward(x, state=None, lengths=None) -> (y, final_state)``; steps past
     ``lengths[b]`` are padding: they leave the state unchanged and their outputs are zero.
+
+    ``causal`` is true when the output at step ``t`` reads inputs up to ``t`` only; a
+    layer that holds other layers is causal when all of them are.
     """
 
     input_size: int
     output_size: int
+
+    @property
+    def causal(self) -> bool:
+        inner = (m for m in self.modules() if m is not self and isinstance(m, SequenceLayer))
+        return all(m.causal for m in inner)
 
     def initial_state(
         self, batch: int, *, device: Any = None, dtype: torch.dtype | None = None

@@ -48,6 +48,10 @@ class Bidirectional(SequenceLayer):
     ``BidirectionalState(forward, backward)``.
     """
 
+    @property
+    def causal(self) -> bool:
+        return False
+
     def __init__(self, forward_cell: Cell, backward_cell: Cell, fast: bool = True) -> None:
         super().__init__()
         if forward_cell.input_size != backward_cell.input_size:

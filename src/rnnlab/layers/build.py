@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from rnnlab.cells.base import check_positive
 from rnnlab.cells.registry import make_cell
 from rnnlab.layers.base import SequenceLayer
@@ -19,6 +22,7 @@ def build_layers(
     dropout: float = 0.0,
     residual: bool = False,
     fast: bool = True,
+    cell_options: Mapping[str, Any] | None = None,
 ) -> SequenceLayer:
     """``num_layers`` unrolls of the registered ``cell``, stacked; one layer is returned bare.
 
@@ -34,10 +38,14 @@ def build_layers(
         layer: SequenceLayer
         if bidirectional:
             layer = Bidirectional(
-                make_cell(cell, size, hidden_size), make_cell(cell, size, hidden_size), fast=fast
+                make_cell(cell, size, hidden_size, **dict(cell_options or {})),
+                make_cell(cell, size, hidden_size, **dict(cell_options or {})),
+                fast=fast,
             )
         else:
-            layer = Recurrent(make_cell(cell, size, hidden_size), fast=fast)
+            layer = Recurrent(
+                make_cell(cell, size, hidden_size, **dict(cell_options or {})), fast=fast
+            )
         layers.append(layer)
         size = layer.output_size
     if len(layers) == 1:

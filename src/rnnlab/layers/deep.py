@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
 import torch
@@ -151,6 +151,7 @@ def build_deep_stacked(
     bidirectional: bool = False,
     dropout: float = 0.0,
     fast: bool = True,
+    cell_options: Mapping[str, Any] | None = None,
 ) -> DeepStacked:
     """``num_layers`` unrolls of the registered ``cell`` with input and output skips.
 
@@ -170,10 +171,14 @@ def build_deep_stacked(
         layer: SequenceLayer
         if bidirectional:
             layer = Bidirectional(
-                make_cell(cell, size, hidden_size), make_cell(cell, size, hidden_size), fast=fast
+                make_cell(cell, size, hidden_size, **dict(cell_options or {})),
+                make_cell(cell, size, hidden_size, **dict(cell_options or {})),
+                fast=fast,
             )
         else:
-            layer = Recurrent(make_cell(cell, size, hidden_size), fast=fast)
+            layer = Recurrent(
+                make_cell(cell, size, hidden_size, **dict(cell_options or {})), fast=fast
+            )
         layers.append(layer)
         size = input_size + layer.output_size
     return DeepStacked(layers, dropout=dropout)

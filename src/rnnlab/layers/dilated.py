@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -224,6 +224,7 @@ def build_dilated(
     dropout: float = 0.0,
     residual: bool = False,
     fast: bool = True,
+    cell_options: Mapping[str, Any] | None = None,
 ) -> SequenceLayer:
     """A dilated RNN: ``num_layers`` :class:`Dilated` layers of the registered ``cell``,
     with dilations ``1, 2, 4, ...`` by default, stacked; one layer is returned bare.
@@ -246,7 +247,9 @@ def build_dilated(
     layers: list[SequenceLayer] = []
     size = input_size
     for d in dilations:
-        layer = Dilated(make_cell(cell, size, hidden_size), d, fast=fast)
+        layer = Dilated(
+            make_cell(cell, size, hidden_size, **dict(cell_options or {})), d, fast=fast
+        )
         layers.append(layer)
         size = layer.output_size
     if len(layers) == 1:

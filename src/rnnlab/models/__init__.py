@@ -1,6 +1,6 @@
-"""Models over any layers: seq->vec (classify / regress), aligned seq->seq (tagging), and
-generative language models, vec->seq conditional generators and encoder-decoders with
-attention."""
+"""Model families (a registry by name) and the ``rnn`` family's models over any layers:
+seq->vec (classify / regress), aligned seq->seq (tagging), generative language models,
+vec->seq conditional generators and encoder-decoders with attention."""
 
 from rnnlab.models.attention import (
     AdditiveAttention,
@@ -9,10 +9,19 @@ from rnnlab.models.attention import (
     GeneralAttention,
     make_attention,
 )
-from rnnlab.models.build import ModelConfig, build_model
+from rnnlab.models.base import Model, TokenGenerator
 from rnnlab.models.conditional import ConditionalGenerator, ConditionalState, StateBridge
 from rnnlab.models.deep_output import DeepOutput
 from rnnlab.models.language import LanguageModel
+from rnnlab.models.registry import (
+    ModelFamily,
+    build_model,
+    family_names,
+    model_family,
+    model_names,
+    register_model,
+)
+from rnnlab.models.rnn import RNNConfig
 from rnnlab.models.seq2seq import EncoderDecoder, Seq2SeqState
 from rnnlab.models.sequence import Seq2Vec, Tagger
 
@@ -26,11 +35,18 @@ __all__ = [
     "EncoderDecoder",
     "GeneralAttention",
     "LanguageModel",
-    "ModelConfig",
+    "Model",
+    "ModelFamily",
+    "RNNConfig",
     "Seq2SeqState",
     "Seq2Vec",
     "StateBridge",
     "Tagger",
+    "TokenGenerator",
     "build_model",
+    "family_names",
     "make_attention",
+    "model_family",
+    "model_names",
+    "register_model",
 ]

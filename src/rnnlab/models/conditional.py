@@ -21,7 +21,6 @@ from torch import Tensor, nn
 
 from rnnlab.cells.base import State, check_positive, map_state
 from rnnlab.layers.base import SequenceLayer
-from rnnlab.layers.bidirectional import Bidirectional
 
 
 class ConditionalState(NamedTuple):
@@ -133,7 +132,7 @@ class ConditionalGenerator(nn.Module):
         check_positive("vocab_size", vocab_size)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
-        if any(isinstance(m, Bidirectional) for m in layers.modules()):
+        if not layers.causal:
             raise ValueError("a generator reads left to right: drop --bidirectional")
         embedding_size = layers.input_size - (condition_size if feed_condition else 0)
         if embedding_size <= 0:
@@ -186,9 +185,9 @@ class ConditionalGenerator(nn.Module):
         default = self.layers.initial_state(condition.shape[0], device=ref.device, dtype=ref.dtype)
         return ConditionalState(self.bridge(condition, default), condition)
 
-    def forward_with_state(
-        self, tokens: Tensor, state: ConditionalState
-    ) -> tuple[Tensor, ConditionalState]:
+    causal = True
+
+    def read(self, tokens: Tensor, state: ConditionalState) -> tuple[Tensor, ConditionalState]:
         """Read input ``tokens (B, T)`` (the start symbol allowed) from ``state``: logits of
         the token after each one ``(B, T, V)`` and the state after the last."""
         self._check_tokens(tokens, self.vocab_size + 1)
@@ -199,23 +198,34 @@ class ConditionalGenerator(nn.Module):
         y, inner = self.layers(e, state.layers)  # (B, T, H)
         return self.head(self.dropout(y)), ConditionalState(inner, state.condition)
 
-    def forward(self, condition: Tensor, tokens: Tensor) -> Tensor:
-        r"""Teacher-forced logits ``(B, T, V)``: row ``t`` is
-        :math:`\log P(x_t \mid x_{<t}, c)` (unnormalised) for the target ``tokens (B, T)``,
-        read shifted right behind the start symbol."""
+    def teacher_tokens(
+        self, batch: Any, state: ConditionalState | None = None
+    ) -> tuple[Tensor, ConditionalState]:
+        """The inputs of teacher forcing, the targets ``batch.y (B, T)`` shifted right
+        behind the start symbol, and the state before them (from ``batch.x``, the
+        condition, unless ``state`` is given)."""
+        tokens = batch.y
         self._check_tokens(tokens, self.vocab_size)
-        condition = self._check_condition(condition)
+        condition = self._check_condition(batch.x)
         if condition.shape[0] != tokens.shape[0]:
             raise ValueError(
                 f"condition has {condition.shape[0]} rows but tokens {tokens.shape[0]}"
             )
         start = torch.full_like(tokens[:, :1], self.start_token)
         inputs = torch.cat([start, tokens[:, :-1]], 1)  # (B, T): x_0 .. x_{T-1}
-        return self.forward_with_state(inputs, self.initial_state(condition))[0]
+        return inputs, state if state is not None else self.initial_state(condition)
+
+    def forward(
+        self, batch: Any, state: ConditionalState | None = None
+    ) -> tuple[Tensor, ConditionalState]:
+        r"""Teacher-forced logits ``(B, T, V)`` of the targets ``batch.y (B, T)`` given the
+        condition ``batch.x (B, C)``: row ``t`` is :math:`\log P(x_t \mid x_{<t}, c)`
+        (unnormalised), the targets read shifted right behind the start symbol."""
+        return self.read(*self.teacher_tokens(batch, state))
 
     def step(self, tokens: Tensor, state: ConditionalState) -> tuple[Tensor, ConditionalState]:
         """One generation step: ``tokens (B,)`` -> next-token logits ``(B, V)`` and state."""
-        logits, state = self.forward_with_state(tokens.view(-1, 1), state)
+        logits, state = self.read(tokens.view(-1, 1), state)
         return logits[:, -1], state
 
     def start(self, batch: int) -> Tensor:

@@ -9,7 +9,6 @@ from torch import Tensor, nn
 
 from rnnlab.cells.base import State, check_positive
 from rnnlab.layers.base import SequenceLayer
-from rnnlab.layers.bidirectional import Bidirectional
 
 
 class LanguageModel(nn.Module):
@@ -39,7 +38,7 @@ class LanguageModel(nn.Module):
     Example::
 
         lm = LanguageModel(65, build_layers("lstm", 128, 256, num_layers=2))
-        logits, state = lm.forward_with_state(torch.randint(65, (4, 32)))
+        logits, state = lm(Batch(torch.randint(65, (4, 32))))
     """
 
     def __init__(
@@ -56,7 +55,7 @@ class LanguageModel(nn.Module):
         check_positive("output_size", output_size)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
-        if any(isinstance(m, Bidirectional) for m in layers.modules()):
+        if not layers.causal:
             raise ValueError("a language model reads left to right: drop --bidirectional")
         self.embedding = nn.Embedding(vocab_size, layers.input_size)
         self.layers = layers
@@ -70,13 +69,17 @@ class LanguageModel(nn.Module):
     ) -> State:
         return self.layers.initial_state(batch, device=device, dtype=dtype)
 
-    def forward_with_state(
-        self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
-    ) -> tuple[Tensor, State]:
-        """Logits for every position and the state after the last one (truncated BPTT
-        carries it into the next chunk)."""
-        logits, _, state = self.forward_hidden(x, state, lengths)
+    causal = True
+
+    def forward(self, batch: Any, state: State | None = None) -> tuple[Tensor, State]:
+        """Logits ``(B, T, V)`` for every position of ``batch.x (B, T)`` and the state after
+        the last one (truncated BPTT carries it into the next chunk)."""
+        logits, _, state = self.forward_hidden(batch.x, state, getattr(batch, "lengths", None))
         return logits, state
+
+    def teacher_tokens(self, batch: Any, state: State | None = None) -> tuple[Tensor, State]:
+        """The tokens read under teacher forcing, ``batch.x``, and the state before them."""
+        return batch.x, state
 
     def forward_hidden(
         self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
@@ -98,14 +101,9 @@ class LanguageModel(nn.Module):
         y, state = self.layers(e, state, lengths)  # (B, T, H)
         return self.head(self.dropout(y)), y, state  # (B, T, V), (B, T, H)
 
-    def forward(
-        self, x: Tensor, lengths: Tensor | None = None, state: State | None = None
-    ) -> Tensor:
-        return self.forward_with_state(x, state, lengths)[0]
-
     def step(self, token: Tensor, state: State | None) -> tuple[Tensor, State]:
         """One generation step: ``token (B,)`` -> next-token logits ``(B, V)`` and state."""
-        logits, state = self.forward_with_state(token.view(-1, 1), state)
+        logits, _, state = self.forward_hidden(token.view(-1, 1), state)
         return logits[:, -1], state
 
     def step_hidden(self, token: Tensor, state: State | None) -> tuple[Tensor, Tensor, State]:

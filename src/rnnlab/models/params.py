@@ -10,37 +10,35 @@ from __future__ import annotations
 import dataclasses
 
 from rnnlab.cells.base import check_positive
-from rnnlab.models.build import ModelConfig, build_model
+from typing import Any
+
+from rnnlab.models.registry import build_model
+from rnnlab.tasks.spec import TaskSpec
 
 MAX_HIDDEN = 1 << 16
 
 
-def count_model_parameters(
-    config: ModelConfig, kind: str, input_size: int, output_size: int
-) -> int:
-    """Parameters of ``build_model(config, kind, input_size, output_size)`` (embedding,
-    layers and head)."""
-    model = build_model(config, kind, input_size, output_size)
+def count_model_parameters(config: Any, spec: TaskSpec) -> int:
+    """Parameters of ``build_model(config, spec)`` (embedding, layers and head)."""
+    model = build_model(config, spec)
     return sum(p.numel() for p in model.parameters())
 
 
-def hidden_size_for(
-    config: ModelConfig, kind: str, input_size: int, output_size: int, target: int
-) -> int:
+def hidden_size_for(config: Any, spec: TaskSpec, target: int) -> int:
     """The hidden size whose model (``config`` with that ``hidden_size``) has the parameter
-    count closest to ``target`` (the smaller one on a tie).
+    count closest to ``target``, for any family whose config has ``hidden_size`` (the smaller one on a tie).
 
     Example::
 
-        lstm = ModelConfig("lstm", hidden_size=512)
-        n = count_model_parameters(lstm, "lm", 66, 66)
-        h = hidden_size_for(ModelConfig("mlstm"), "lm", 66, 66, n)
+        lm = TaskSpec("lm", 66, 66)
+        n = count_model_parameters(RNNConfig("lstm", hidden_size=512), lm)
+        h = hidden_size_for(RNNConfig("mlstm"), lm, n)
     """
     check_positive("target", target)
 
     def count(hidden: int) -> int:
         sized = dataclasses.replace(config, hidden_size=hidden)
-        return count_model_parameters(sized, kind, input_size, output_size)
+        return count_model_parameters(sized, spec)
 
     lo, hi = 1, 1
     while count(hi) < target:  # grow the bracket: count(lo) < target <= count(hi)

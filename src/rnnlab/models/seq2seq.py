@@ -36,7 +36,6 @@ from torch import Tensor, nn
 
 from rnnlab.cells.base import Cell, State, check_positive, map_state
 from rnnlab.layers.base import SequenceLayer
-from rnnlab.layers.bidirectional import Bidirectional
 from rnnlab.layers.recurrent import _FUSED_CELLS, Recurrent
 from rnnlab.models.attention import ATTENTIONS, make_attention
 
@@ -257,10 +256,28 @@ class EncoderDecoder(nn.Module):
         bos = torch.full_like(targets[:, :1], BOS)
         return torch.cat([bos, shifted], dim=1)  # (B, T)
 
-    def forward(self, src: Tensor, lengths: Tensor | None, targets: Tensor) -> Tensor:
-        """Teacher-forced logits ``(B, T, V_t)``: position ``t`` predicts ``targets[:, t]``
-        from the source and ``targets[:, :t]``. Positions where ``targets`` is -100
-        (padding) are not computed: their logits are zero."""
+    causal = True  # the decoder reads its targets left to right (the encoder sees all)
+
+    def teacher_tokens(self, batch: Any, state: State | None = None) -> tuple[Tensor, State]:
+        """The decoder's teacher-forced inputs (``BOS``, then the targets ``batch.y``) and
+        the state before them: ``encode(batch.x, batch.lengths)`` unless ``state`` is
+        given."""
+        if state is None:
+            state = self.encode(batch.x, batch.lengths)
+        return self.decoder_inputs(batch.y), state
+
+    def summary_fields(self) -> dict[str, Any]:
+        return {"attention": self.attention_kind}
+
+    def forward(self, batch: Any, state: State | None = None) -> tuple[Tensor, None]:
+        """Teacher-forced logits ``(B, T, V_t)`` of ``batch`` (sources ``x``, ``lengths``,
+        targets ``y``): position ``t`` predicts ``y[:, t]`` from the source and ``y[:, :t]``.
+        Positions where the target is -100 (padding) are not computed: their logits are
+        zero. ``state`` is not used (each batch is a fresh set of sentences)."""
+        return self.teacher_forced(batch.x, batch.lengths, batch.y), None
+
+    def teacher_forced(self, src: Tensor, lengths: Tensor | None, targets: Tensor) -> Tensor:
+        """:meth:`forward` on tensors: logits ``(B, T, V_t)``."""
         check_token_ids("targets", targets)
         if targets.shape[0] != src.shape[0]:
             raise ValueError(
@@ -309,7 +326,7 @@ class EncoderDecoder(nn.Module):
         return logits
 
     def extra_repr(self) -> str:
-        bidir = any(isinstance(m, Bidirectional) for m in self.encoder.modules())
+        bidir = not self.encoder.causal
         return (
             f"attention={self.attention_kind}, input_feeding={self.input_feeding}, "
             f"bidirectional_encoder={bidir}"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 
-from rnnlab.cells.base import check_positive
+from rnnlab.cells.base import State, check_positive
 from rnnlab.layers.base import SequenceLayer
 from rnnlab.models.deep_output import check_head
 
@@ -25,9 +27,16 @@ class _HeadOverLayers(nn.Module):
         self.input_size = layers.input_size
         self.output_size = output_size
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        y, _ = self.layers(x, lengths=lengths)  # (B, T, H)
-        return self.readout(y, lengths)
+    @property
+    def causal(self) -> bool:
+        return self.layers.causal
+
+    def forward(self, batch: Any, state: State | None = None) -> tuple[Tensor, State]:
+        """The head's outputs on ``batch.x (B, T, D)`` (with ``batch.lengths``) and the
+        layers' final state."""
+        lengths = getattr(batch, "lengths", None)
+        y, final = self.layers(batch.x, state, lengths)  # (B, T, H)
+        return self.readout(y, lengths), final
 
     def readout(self, y: Tensor, lengths: Tensor | None = None) -> Tensor:
         raise NotImplementedError
@@ -44,7 +53,7 @@ class Seq2Vec(_HeadOverLayers):
     Example::
 
         model = Seq2Vec(build_layers("gru", 1, 128), output_size=10)
-        logits = model(torch.randn(8, 40, 1))
+        logits, _ = model(Batch(torch.randn(8, 40, 1)))
     """
 
     def readout(self, y: Tensor, lengths: Tensor | None = None) -> Tensor:

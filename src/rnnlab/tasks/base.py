@@ -1,6 +1,11 @@
-"""What every task provides: data splits, a training stream, its loss, metrics and baseline.
+"""What every task provides: data splits, a training stream, its loss, metrics, baseline
+and how it measures a model.
 
-A task is one of three kinds, which fixes the model head and the target layout:
+A task declares its interface as a :class:`~rnnlab.tasks.spec.TaskSpec` (:attr:`Task.spec`,
+built from ``kind``, the sizes, the main metric and the baseline it sets), its batches as a
+``NamedTuple`` of tensors (:class:`Batch` for every task today: ``x``, ``y``, ``lengths``;
+a task may declare its own, e.g. a story, a question and an answer), moved and sliced
+generically (:func:`batch_to`, :func:`batch_rows`). The layout of :class:`Batch` by kind:
 
 * ``"classify"``: one label per sequence; ``y (B,)`` long; model output ``(B, C)`` logits.
 * ``"regress"``: one real vector per sequence; ``y (B, K)`` float; model output ``(B, K)``.
@@ -12,13 +17,17 @@ A task is one of three kinds, which fixes the model head and the target layout:
 * ``"vec2seq"``: a sequence generated from a vector; ``x (B, C)`` float condition, ``y (B, T)``
   long tokens; the model reads ``y`` shifted behind a start symbol (teacher forcing) and
   outputs ``(B, T, V)`` logits; metrics ``loss`` and ``bpc`` as for ``"lm"``, plus what
-  :meth:`Task.model_metrics` measures on generated sequences.
+  the task measures on generated sequences.
 * ``"seq2seq"``: encoder-decoder; ``x (B, S)`` long source ids, ``lengths (B,)``, ``y (B, T)``
   long target ids ending with EOS, ``-100`` on padding; model output ``(B, T, V)``
   teacher-forced logits (see :mod:`rnnlab.tasks.seq2seq`).
 
 Inputs are float ``x (B, T, D)`` (long ``(B, T)`` ids for ``"lm"``) with optional
 ``lengths (B,)``.
+
+A task measures a model through :meth:`Task.evaluate` and an
+:class:`~rnnlab.tasks.spec.Evaluator`, so no code outside ``rnnlab.tasks`` branches on the
+kind of a task.
 """
 
 from __future__ import annotations
@@ -26,33 +35,69 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
+
+from rnnlab.cells.base import map_state  # TODO(house): rnnlab._tree
+from rnnlab.tasks.spec import KINDS, Evaluator, TaskSpec
 
 IGNORE_INDEX = -100  # target value of padded steps in tagging tasks
 
-KINDS = ("classify", "regress", "tag", "lm", "vec2seq", "seq2seq")
+__all__ = ["KINDS", "Batch", "Task", "TaskSpec"]
 
 
 class Batch(NamedTuple):
-    x: Tensor  # (B, T, D) float
-    y: Tensor  # (B,) long | (B, K) float | (B, T) long
+    """The batch of every built-in task (the layout by kind is in the module docstring);
+    ``y`` is ``None`` when a model is only asked for its outputs."""
+
+    x: Tensor  # (B, T, D) float | (B, T) long | (B, C) float
+    y: Tensor | None = None  # (B,) long | (B, K) float | (B, T) long
     lengths: Tensor | None = None  # (B,) long, or None when every row has length T
 
     def to(self, device: torch.device | str) -> Batch:
-        lengths = None if self.lengths is None else self.lengths.to(device)
-        return Batch(self.x.to(device), self.y.to(device), lengths)
+        return batch_to(self, device)
 
     def rows(self, index: Tensor | slice) -> Batch:
-        lengths = None if self.lengths is None else self.lengths[index]
-        return Batch(self.x[index], self.y[index], lengths)
+        return batch_rows(self, index)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
+
+    @property
+    def targets(self) -> Tensor:
+        """``y``, which a loss or a metric needs; a one-line error when it is missing."""
+        if self.y is None:
+            raise ValueError("this batch has no targets (y is None)")
+        return self.y
+
+
+B_ = TypeVar("B_", bound=tuple)
+
+
+def batch_to(batch: B_, device: torch.device | str) -> B_:
+    """Any NamedTuple batch with every tensor moved to ``device``."""
+    moved: B_ = map_state(lambda t: t.to(device), batch)
+    return moved
+
+
+def batch_rows(batch: B_, index: Tensor | slice) -> B_:
+    """Rows ``index`` of every tensor of a NamedTuple batch (batch dimension first)."""
+    picked: B_ = map_state(lambda t: t[index], batch)
+    return picked
+
+
+def batch_length(batch: tuple) -> int:
+    """The number of rows of a NamedTuple batch (its first tensor's first dimension)."""
+    for value in batch:
+        if isinstance(value, Tensor):
+            return int(value.shape[0])
+        if isinstance(value, tuple):
+            return batch_length(value)
+    raise ValueError(f"batch {type(batch).__name__} holds no tensor")
 
 
 def task_generator(seed: int, *stream: int) -> torch.Generator:
@@ -106,20 +151,54 @@ class Task(ABC):
         """The constructor arguments that rebuild this task (stored in ``config.json``)."""
         return {}
 
-    def model_metrics(self, model: nn.Module, split: str, device: str) -> dict[str, float]:
-        """Metrics that need the model itself rather than its outputs on the split (e.g.
-        of sequences it generates); none by default."""
-        return {}
+    @property
+    def spec(self) -> TaskSpec:
+        """The task's interface (kind, sizes, main metric, baseline, prediction)."""
+        return TaskSpec(
+            kind=self.kind,
+            input_size=self.input_size,
+            output_size=self.output_size,
+            main_metric=self.main_metric,
+            higher_is_better=self.higher_is_better,
+            baseline=self.baseline,
+            prediction="values" if self.kind == "regress" else "argmax",
+        )
+
+    def info(self) -> dict[str, Any]:
+        """What a run folder records of its task (``config.json``: ``task_info``): the
+        spec, the options that rebuild it, and whatever a trained model needs without the
+        data (a language model's vocabulary, an encoder-decoder's codec, the corpus
+        metadata)."""
+        info: dict[str, Any] = {**self.spec.to_json(), "options": self.options()}
+        vocab = getattr(self, "vocab", None)
+        if vocab is not None:
+            info["vocab"] = vocab.to_json()
+        codec = getattr(self, "codec", None)
+        if codec is not None:
+            info["codec"] = codec.to_json()
+        metadata = getattr(self, "metadata", None)
+        if metadata:
+            info["metadata"] = metadata
+        return info
+
+    def evaluate(self, split: str, evaluator: Evaluator) -> dict[str, float]:
+        """``loss`` and the task's metrics of a model on ``split`` (``val`` or ``test``):
+        by default :meth:`metrics` of the model's outputs over the whole split."""
+        data = self.split(split)
+        outputs = torch.cat([out.cpu() for _, out in evaluator.outputs(data)])
+        return self.metrics(outputs, data)
 
     # -- loss and metrics, by kind ------------------------------------------------------
     def loss(self, out: Tensor, batch: Batch) -> Tensor:
         """The training objective (nats for cross-entropies)."""
         if self.kind == "classify":
-            return F.cross_entropy(out, batch.y)
+            return F.cross_entropy(out, batch.targets)
         if self.kind == "regress":
-            return F.mse_loss(out, batch.y)
+            return F.mse_loss(out, batch.targets)
         # tag and lm: cross-entropy per step over (B, T, C) logits, padded steps ignored
-        return F.cross_entropy(out.flatten(0, 1), batch.y.flatten(), ignore_index=IGNORE_INDEX)
+        return F.cross_entropy(
+            out.flatten(0, 1), batch.targets.flatten(), ignore_index=IGNORE_INDEX
+        )
 
     def dependency_loss(self, out: Tensor, batch: Batch) -> Tensor:
         """The loss whose gradient shows the task's long-range dependency (for gradient
@@ -132,16 +211,34 @@ class Task(ABC):
         with torch.no_grad():
             result = {"loss": float(self.loss(out, batch))}
             if self.kind == "classify":
-                result["accuracy"] = float((out.argmax(-1) == batch.y).float().mean())
+                result["accuracy"] = float((out.argmax(-1) == batch.targets).float().mean())
             elif self.kind == "regress":
                 result["mse"] = result["loss"]
             elif self.kind in ("lm", "vec2seq"):
                 result["bpc"] = result["loss"] / math.log(2)
             else:
-                real = batch.y != IGNORE_INDEX
-                hits = (out.argmax(-1) == batch.y) & real
+                real = batch.targets != IGNORE_INDEX
+                hits = (out.argmax(-1) == batch.targets) & real
                 result["accuracy"] = float(hits.sum() / real.sum().clamp(min=1))
         return result
+
+
+class StreamEvaluation(Task):
+    """Evaluation of next-token tasks (kind ``lm``) over each split's contiguous streams,
+    read :attr:`eval_chunk` steps at a time with the model's state carried, so every
+    position is predicted from its whole stream prefix, as at generation time.
+    ``loss`` is in nats per token and ``bpc`` = ``loss / ln 2``."""
+
+    eval_chunk: int = 256
+
+    def evaluate(self, split: str, evaluator: Evaluator) -> dict[str, float]:
+        total, count = 0.0, 0
+        for piece, logits in evaluator.streams(self.split(split), self.eval_chunk):
+            y = piece.targets
+            total += float(F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum"))
+            count += y.numel()
+        loss = total / max(1, count)
+        return {"loss": loss, "bpc": loss / math.log(2)}
 
 
 class GeneratedTask(Task):

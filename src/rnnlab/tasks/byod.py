@@ -278,10 +278,10 @@ class UserDataTask(DatasetTask):
         self._check_features(batches, path)
         self.input_size = int(batches[""].x.shape[-1])
         if kind == "regress":
-            self.output_size = int(batches[""].y.shape[-1])
+            self.output_size = int(batches[""].targets.shape[-1])
             self.main_metric, self.higher_is_better, self.baseline = "mse", False, None
         else:
-            labels = torch.cat([b.y.flatten() for b in batches.values()])
+            labels = torch.cat([b.targets.flatten() for b in batches.values()])
             labels = labels[labels != IGNORE_INDEX]
             self.output_size = int(labels.max()) + 1 if labels.numel() else 1
             self.main_metric, self.higher_is_better = "accuracy", True
@@ -294,12 +294,14 @@ class UserDataTask(DatasetTask):
         )
 
     def _check_features(self, batches: dict[str, Batch], path: Path) -> None:
-        D, K = batches[""].x.shape[-1], batches[""].y.shape[-1]
+        D, K = batches[""].x.shape[-1], batches[""].targets.shape[-1]
         for s, b in batches.items():  # T may differ between splits, D (and K) may not
             if b.x.shape[-1] != D:
                 raise ValueError(f"{path}: x{s} has D={b.x.shape[-1]} features; expected D={D}")
-            if self.kind == "regress" and b.y.shape[-1] != K:
-                raise ValueError(f"{path}: y{s} has K={b.y.shape[-1]} targets; expected K={K}")
+            if self.kind == "regress" and b.targets.shape[-1] != K:
+                raise ValueError(
+                    f"{path}: y{s} has K={b.targets.shape[-1]} targets; expected K={K}"
+                )
 
     def _carve(self, batches: dict[str, Batch], path: Path) -> tuple[Batch, Batch, Batch]:
         train = batches[""]

@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from rnnlab.tasks.base import Batch, Task, task_generator
+from rnnlab.tasks.base import Batch, StreamEvaluation, task_generator
 from rnnlab.tasks.corpora import (
     python_stdlib_corpus,
     read_text_file,
@@ -81,7 +81,7 @@ def unigram_entropy_bits(tokens: Tensor, vocab_size: int) -> float:
     return float(-(p * p.log2()).sum())
 
 
-class CharLMTask(Task):
+class CharLMTask(StreamEvaluation):
     """Next-character prediction over a text corpus, trained with truncated BPTT on
     stateful streams (see the module docstring for corpora, splits and layouts).
 
@@ -149,6 +149,7 @@ class CharLMTask(Task):
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction={val_fraction!r}; expected a number in (0, 1)")
         self.corpus, self.data, self.T = corpus, data, T
+        self.eval_chunk = T
         self.download, self.cache_dir, self.seed = download, cache_dir, seed
         self.val_fraction, self.test_data = val_fraction, test_data
 

@@ -101,10 +101,10 @@ class CopyTask(GeneratedTask):
 
     def dependency_loss(self, out: Tensor, batch: Batch) -> Tensor:
         """Cross-entropy on the 10 recalled symbols only: the part that needs memory."""
-        return F.cross_entropy(out[:, -N_COPY:].flatten(0, 1), batch.y[:, -N_COPY:].flatten())
+        return F.cross_entropy(out[:, -N_COPY:].flatten(0, 1), batch.targets[:, -N_COPY:].flatten())
 
     def metrics(self, out: Tensor, batch: Batch) -> dict[str, float]:
         with torch.no_grad():
-            ce = float(F.cross_entropy(out.flatten(0, 1), batch.y.flatten()))
-            recalled = out[:, -N_COPY:].argmax(-1) == batch.y[:, -N_COPY:]
+            ce = float(F.cross_entropy(out.flatten(0, 1), batch.targets.flatten()))
+            recalled = out[:, -N_COPY:].argmax(-1) == batch.targets[:, -N_COPY:]
             return {"loss": ce, "ce": ce, "accuracy": float(recalled.float().mean())}

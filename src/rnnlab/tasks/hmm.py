@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 
 from rnnlab.cells.base import check_positive
-from rnnlab.tasks.base import Batch, GeneratedTask
+from rnnlab.tasks.base import Batch, GeneratedTask, StreamEvaluation
 
 F64 = torch.float64
 
@@ -288,7 +288,7 @@ class HMMProcess:
         return tokens.long()
 
 
-class HMMTask(GeneratedTask):
+class HMMTask(GeneratedTask, StreamEvaluation):
     r"""Next-symbol prediction on a random hidden Markov process whose distribution is known.
 
     Each example is one sequence :math:`x_1..x_T` of :class:`HMMProcess` (``T`` = 64 by
@@ -335,7 +335,7 @@ class HMMTask(GeneratedTask):
         process_seed: int = 0,
     ) -> None:
         check_positive("T", T)
-        self.T = T
+        self.T = self.eval_chunk = T
         self.seed = seed
         self.process = HMMProcess(num_states, num_symbols, process_seed)
         self.start_token = num_symbols
@@ -344,7 +344,7 @@ class HMMTask(GeneratedTask):
         self.output_size = num_symbols
         self.main_metric = "bpc"
         self.higher_is_better = False
-        test = self.split("test").y
+        test = self.split("test").targets
         nll = -self.process.log_likelihood(test).sum() / test.numel()
         self.baseline = float(nll) / math.log(2)
 

@@ -30,14 +30,13 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from rnnlab.decoding.conditional import generate
-from rnnlab.models.conditional import ConditionalGenerator
 from rnnlab.tasks.base import Batch, DatasetTask, task_generator
 from rnnlab.tasks.mnist1d import MNIST1D_CLASSES, MNIST1D_LENGTH, VAL_FRACTION, load_mnist1d
 from rnnlab.tasks.quantise import UniformQuantiser
 from rnnlab.tasks.rocket import RocketClassifier
+from rnnlab.tasks.spec import Evaluator
 from rnnlab.tasks.splits import VAL_STREAM, describe_sizes, hold_out
 
 MNIST1D_GEN_LEVELS = 32
@@ -111,9 +110,13 @@ class MNIST1DGenTask(DatasetTask):
         self.higher_is_better = False
         L = MNIST1D_GEN_LEVELS
         labels = {name: b.x.argmax(-1) for name, b in self._data.items()}
-        self.baseline = histogram_bits(train.y, labels["train"], test.y, labels["test"], L)
+        self.baseline = histogram_bits(
+            train.targets, labels["train"], test.targets, labels["test"], L
+        )
         zeros = {name: torch.zeros_like(v) for name, v in labels.items()}
-        self.unconditional_bits = histogram_bits(train.y, zeros["train"], test.y, zeros["test"], L)
+        self.unconditional_bits = histogram_bits(
+            train.targets, zeros["train"], test.targets, zeros["test"], L
+        )
         self.metadata: dict[str, Any] = {
             "generation": {
                 "condition": "class",
@@ -137,7 +140,7 @@ class MNIST1DGenTask(DatasetTask):
         per process and seed (a few seconds)."""
         if self.seed not in _CLASSIFIERS:
             train = self.split("train")
-            values = self.quantiser.dequantise(train.y)
+            values = self.quantiser.dequantise(train.targets)
             labels = train.x.argmax(-1)
             _CLASSIFIERS[self.seed] = RocketClassifier().fit(values, labels, MNIST1D_CLASSES)
         return _CLASSIFIERS[self.seed]
@@ -150,20 +153,21 @@ class MNIST1DGenTask(DatasetTask):
         """The classifier's accuracy on the split's real (quantised) signals: the fidelity
         of a perfect generator, up to sampling noise."""
         data = self.split(split)
-        return self.fidelity(self.quantiser.dequantise(data.y), data.x.argmax(-1))
+        return self.fidelity(self.quantiser.dequantise(data.targets), data.x.argmax(-1))
 
-    def model_metrics(self, model: nn.Module, split: str, device: str) -> dict[str, float]:
-        if not isinstance(model, ConditionalGenerator):
-            raise ValueError(f"task {self.name} needs a ConditionalGenerator, got {type(model)}")
+    def evaluate(self, split: str, evaluator: Evaluator) -> dict[str, float]:
+        """Teacher-forced ``loss`` and ``bpc``, and ``fidelity``: the fraction of signals
+        sampled (temperature 1, one per row's class) that the classifier assigns to it."""
         data = self.split(split)
         seed = task_generator(self.seed, _FIDELITY_STREAM.get(split, 23)).initial_seed()
-        generator = torch.Generator(device=device).manual_seed(seed)
+        generator = torch.Generator(device=evaluator.device).manual_seed(seed)
         tokens = [
-            generate(model, chunk.to(device), MNIST1D_LENGTH, generator=generator).cpu()
+            evaluator.generate(chunk, MNIST1D_LENGTH, generator=generator).cpu()
             for chunk in data.x.split(1000)
         ]
         values = self.quantiser.dequantise(torch.cat(tokens))
-        return {"fidelity": self.fidelity(values, data.x.argmax(-1))}
+        fidelity = self.fidelity(values, data.x.argmax(-1))
+        return {**super().evaluate(split, evaluator), "fidelity": fidelity}
 
     @property
     def note(self) -> str:

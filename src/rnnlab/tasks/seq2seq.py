@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from rnnlab.tasks.base import IGNORE_INDEX, Batch, GeneratedTask, Task
+from rnnlab.tasks.spec import Evaluator
 from rnnlab.tasks.tokens import (
     EOS,
     PAD,
@@ -225,7 +227,7 @@ class Seq2SeqTask(Task):
         """The reference target ids of ``split``, one list per row, without ``EOS``."""
         cache: dict[str, list[list[int]]] = self.__dict__.setdefault("_reference_cache", {})
         if split not in cache:
-            cache[split] = target_ids(self.split(split).y)
+            cache[split] = target_ids(self.split(split).targets)
         return cache[split]
 
     def score(
@@ -259,11 +261,36 @@ class Seq2SeqTask(Task):
             )
         return refs
 
+    def evaluate(self, split: str, evaluator: Evaluator) -> dict[str, float]:
+        """The teacher-forced ``loss`` (nats per target token) and ``token_accuracy``, then
+        :meth:`score` of the decoded outputs (greedy, or beam search of the evaluator's
+        width; with a beam wider than 1 the greedy scores are added too, ``greedy_*``)."""
+        data = self.split(split)
+        total, hits, count = 0.0, 0, 0
+        for chunk, logits in evaluator.outputs(data):
+            y = chunk.targets
+            real = y != IGNORE_INDEX
+            total += float(
+                F.cross_entropy(
+                    logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
+                )
+            )
+            hits += int(((logits.argmax(-1) == y) & real).sum())
+            count += int(real.sum())
+        result = {"loss": total / max(1, count), "token_accuracy": hits / max(1, count)}
+        assert data.lengths is not None
+        decoded = evaluator.decode(data.x, data.lengths, self.max_target_length)
+        result.update(self.score(decoded, split))
+        if evaluator.beam_size > 1:
+            greedy = evaluator.decode(data.x, data.lengths, self.max_target_length, beam_size=1)
+            result.update({f"greedy_{k}": v for k, v in self.score(greedy, split).items()})
+        return result
+
     def metrics(self, out: Tensor, batch: Batch) -> dict[str, float]:
         """Teacher-forced ``loss`` (nats per target token) and ``token_accuracy``."""
         with torch.no_grad():
-            real = batch.y != IGNORE_INDEX
-            hits = (out.argmax(-1) == batch.y) & real
+            real = batch.targets != IGNORE_INDEX
+            hits = (out.argmax(-1) == batch.targets) & real
             return {
                 "loss": float(self.loss(out, batch)),
                 "token_accuracy": float(hits.sum() / real.sum().clamp(min=1)),

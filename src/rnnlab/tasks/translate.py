@@ -241,7 +241,7 @@ class TranslationTask(Seq2SeqTask):
         """Mean label-smoothed cross-entropy per target token, padding ignored."""
         return F.cross_entropy(
             out.flatten(0, 1),
-            batch.y.flatten(),
+            batch.targets.flatten(),
             ignore_index=IGNORE_INDEX,
             label_smoothing=self.label_smoothing,
         )

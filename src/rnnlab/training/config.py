@@ -7,7 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from rnnlab.models.build import ModelConfig
+from rnnlab.models.registry import config_from_json, config_to_json
+from rnnlab.models.rnn import RNNConfig
 from rnnlab.tasks.registry import TaskOptions
 from rnnlab.training.scheduled_sampling import SamplingSchedule
 
@@ -161,26 +162,34 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines a run: the task, the model and the optimisation."""
+    """Everything that defines a run: the task, the model and the optimisation.
+
+    ``model`` is the config of a registered model family (:class:`RNNConfig` by
+    default); ``config.json`` stores it as ``{"family": name, **fields}``.
+    """
 
     task: str
     task_options: TaskOptions = field(default_factory=TaskOptions)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: Any = field(default_factory=RNNConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {
+            "task": self.task,
+            "task_options": dataclasses.asdict(self.task_options),
+            "model": config_to_json(self.model),
+            "train": dataclasses.asdict(self.train),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """The config of ``to_dict`` (also a ``config.json`` written before model families:
+        its model is migrated to the ``rnn`` family)."""
         try:
-            model = dict(data.get("model", {}))
-            if model.get("dilations") is not None:
-                model["dilations"] = tuple(model["dilations"])  # JSON stores a list
             return cls(
                 task=data["task"],
                 task_options=TaskOptions(**data.get("task_options", {})),
-                model=ModelConfig(**model),
+                model=config_from_json(data.get("model", {})),
                 train=TrainConfig(**data.get("train", {})),
             )
         except (KeyError, TypeError) as exc:

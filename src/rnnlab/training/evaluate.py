@@ -1,110 +1,107 @@
-"""Evaluation of a model on a task's fixed split."""
+"""Evaluation of a model on a task's fixed split: the task measures, the model runs.
+
+:class:`ModelEvaluator` is the :class:`~rnnlab.tasks.spec.Evaluator` the tasks see: it runs
+the model (in eval mode, without gradients) over a split in chunks, over contiguous streams
+with its state carried, decodes sources (greedy or beam search) and generates from
+conditions. Each task's :meth:`~rnnlab.tasks.base.Task.evaluate` picks what it needs.
+"""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
+from rnnlab.cells.base import map_state
+from rnnlab.decoding.conditional import generate
 from rnnlab.decoding.seq2seq import decode_sources
-from rnnlab.tasks.base import IGNORE_INDEX, Batch, Task
-from rnnlab.tasks.seq2seq import Seq2SeqTask
+from rnnlab.tasks.base import Task, batch_length, batch_rows, batch_to
 
 
-def predict_batches(
-    model: nn.Module, data: Batch, batch_size: int, device: str, teacher_forced: bool = False
-) -> torch.Tensor:
-    """Model outputs for every row of ``data``, computed in chunks, on the CPU.
+class ModelEvaluator:
+    """A model bound to a device, a chunk size and decoding settings.
 
-    ``teacher_forced``: the model reads ``(x, y)`` (a vec->seq generator given its condition
-    and target tokens) rather than ``(x, lengths)``."""
-    outputs = []
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(data), batch_size):
-            chunk = data.rows(slice(start, start + batch_size)).to(device)
-            second = chunk.y if teacher_forced else chunk.lengths
-            outputs.append(model(chunk.x, second).cpu())
-    model.train(was_training)
-    return torch.cat(outputs)
+    Args:
+        model: any rnnlab model (``model(batch, state) -> (outputs, state)``).
+        batch_size: rows per forward pass.
+        device: where the model lives.
+        beam_size: encoder-decoders: beam width of :meth:`decode` (1: greedy).
+        length_penalty: beam search's GNMT length penalty alpha.
+    """
 
+    def __init__(
+        self,
+        model: nn.Module,
+        batch_size: int = 500,
+        device: str = "cpu",
+        beam_size: int = 1,
+        length_penalty: float = 0.6,
+    ) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.device = device
+        self.beam_size = beam_size
+        self.length_penalty = length_penalty
 
-def evaluate_streams(model: nn.Module, data: Batch, chunk: int, device: str) -> float:
-    """Mean next-token cross-entropy (nats) over contiguous streams ``data.x (S, N)``, read
-    ``chunk`` steps at a time with the state carried from chunk to chunk (every position is
-    predicted from its whole stream prefix, as at generation time)."""
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    state = None
-    with torch.no_grad():
+    def outputs(self, data: Any) -> Iterator[tuple[Any, Tensor]]:
+        for start in range(0, batch_length(data), self.batch_size):
+            chunk = batch_to(batch_rows(data, slice(start, start + self.batch_size)), self.device)
+            out, _ = self.model(chunk)
+            yield chunk, out
+
+    def streams(self, data: Any, chunk: int) -> Iterator[tuple[Any, Tensor]]:
+        state = None
         for start in range(0, data.x.shape[1], chunk):
-            piece = Batch(data.x[:, start : start + chunk], data.y[:, start : start + chunk])
-            piece = piece.to(device)
-            logits, state = model.forward_with_state(piece.x, state)  # type: ignore[operator]
-            total += float(
-                F.cross_entropy(logits.flatten(0, 1), piece.y.flatten(), reduction="sum")
-            )
-            count += piece.y.numel()
-    model.train(was_training)
-    return total / max(1, count)
+            steps = map_state(lambda t: t[:, start : start + chunk], data)  # noqa: B023
+            piece = batch_to(steps, self.device)
+            out, state = self.model(piece, state)
+            yield piece, out
+
+    def decode(
+        self, x: Tensor, lengths: Tensor, max_length: int, beam_size: int | None = None
+    ) -> list[list[int]]:
+        beam = self.beam_size if beam_size is None else beam_size
+        decoded = decode_sources(
+            self.model,
+            x.to(self.device),
+            lengths,
+            max_length,
+            beam_size=beam,
+            length_penalty=self.length_penalty,
+            batch_size=max(1, self.batch_size // beam),  # beam search runs B * K rows
+        )
+        return [list(t) for t in decoded.tokens]
+
+    def generate(
+        self,
+        conditions: Tensor,
+        length: int,
+        *,
+        greedy: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        return generate(
+            self.model,  # type: ignore[arg-type]
+            conditions.to(self.device),
+            length,
+            greedy_decoding=greedy,
+            generator=generator,
+        )
 
 
-def evaluate_seq2seq(
-    model: nn.Module,
-    task: Seq2SeqTask,
-    split: str,
-    batch_size: int = 500,
-    device: str = "cpu",
-    beam_size: int = 1,
-    length_penalty: float = 0.6,
-) -> dict[str, float]:
-    """An encoder-decoder on ``split``: the teacher-forced ``loss`` (nats per target token)
-    and ``token_accuracy``, then ``task.score`` of the decoded outputs (greedy, or beam
-    search of ``beam_size``). With ``beam_size > 1`` the greedy figures are added too,
-    prefixed ``greedy_``."""
-    data = task.split(split)
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[None]:
+    """Eval mode and no gradients inside; the model's mode is restored after."""
     was_training = model.training
     model.eval()
-    total, hits, count = 0.0, 0, 0
-    with torch.no_grad():
-        for start in range(0, len(data), batch_size):
-            chunk = data.rows(slice(start, start + batch_size)).to(device)
-            logits = model(chunk.x, chunk.lengths, chunk.y)
-            real = chunk.y != IGNORE_INDEX
-            total += float(
-                F.cross_entropy(
-                    logits.flatten(0, 1),
-                    chunk.y.flatten(),
-                    ignore_index=IGNORE_INDEX,
-                    reduction="sum",
-                )
-            )
-            hits += int(((logits.argmax(-1) == chunk.y) & real).sum())
-            count += int(real.sum())
-    model.train(was_training)
-    result = {"loss": total / max(1, count), "token_accuracy": hits / max(1, count)}
-    assert data.lengths is not None
-    x, lengths = data.x.to(device), data.lengths
-    # beam search runs batch_size * beam_size rows per step
-    chunk_size = max(1, batch_size // beam_size)
-    decoded = decode_sources(
-        model,
-        x,
-        lengths,
-        task.max_target_length,
-        beam_size=beam_size,
-        length_penalty=length_penalty,
-        batch_size=chunk_size,
-    )
-    result.update(task.score(decoded.tokens, split))
-    if beam_size > 1:
-        greedy = decode_sources(model, x, lengths, task.max_target_length, batch_size=batch_size)
-        result.update({f"greedy_{k}": v for k, v in task.score(greedy.tokens, split).items()})
-    return result
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
 
 
 def evaluate(
@@ -116,20 +113,11 @@ def evaluate(
     beam_size: int = 1,
     length_penalty: float = 0.6,
 ) -> dict[str, float]:
-    """``loss`` and the task's metrics on ``split`` (``val`` or ``test``).
-
-    Language models (``kind`` lm) are read over the split's contiguous streams with the
-    state carried; ``loss`` is in nats per token and ``bpc`` = ``loss / ln 2``. Vec->seq
-    generators are teacher-forced on the split's target tokens; the task may add metrics of
-    generated sequences (:meth:`Task.model_metrics`).
-    Encoder-decoders (``kind`` seq2seq) are scored on decoded outputs, greedy or with beam
-    search of ``beam_size`` (:func:`evaluate_seq2seq`).
-    """
-    data = task.split(split)
-    if task.kind == "lm":
-        loss = evaluate_streams(model, data, getattr(task, "T", 256), device)
-        return {"loss": loss, "bpc": loss / math.log(2)}
-    if isinstance(task, Seq2SeqTask):
-        return evaluate_seq2seq(model, task, split, batch_size, device, beam_size, length_penalty)
-    out = predict_batches(model, data, batch_size, device, teacher_forced=task.kind == "vec2seq")
-    return {**task.metrics(out, data), **task.model_metrics(model, split, device)}
+    """``loss`` and the task's metrics on ``split`` (``val`` or ``test``), as the task
+    measures them (:meth:`~rnnlab.tasks.base.Task.evaluate`): outputs over the split for
+    most tasks, contiguous streams with the state carried for language models, decoded
+    outputs (greedy, or beam search of ``beam_size``) for encoder-decoders, and generated
+    sequences where the task scores them."""
+    evaluator = ModelEvaluator(model, batch_size, device, beam_size, length_penalty)
+    with evaluating(model):
+        return task.evaluate(split, evaluator)

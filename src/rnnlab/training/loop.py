@@ -1,121 +1,51 @@
-"""The training loop: one readable function, with run folders, checkpoints and resume.
+"""The training loop: batches from the task, a loss from the objective, an optimiser step,
+evaluations on ``val`` and checkpoints in the run folder (:mod:`rnnlab.training.run_folder`).
 
-A run folder holds ``config.json`` (the resolved :class:`RunConfig`), ``metrics.jsonl`` (one
-JSON object per evaluation, plus ``split: "train"`` lines with the training loss and the
-pre-clip gradient norm, and with professor forcing the discriminator's ``pf_*`` figures),
-``best.safetensors`` (weights with the best ``val`` figure), ``last.safetensors`` and
-``trainer.pt`` (optimiser, scheduler and RNG state, and professor forcing's discriminator
-with its optimiser, for ``--resume``) and, when training ends, ``summary.json``.
-
-Only rank 0 writes (``RANK`` environment variable), so the loop can later run under
-``torchrun`` with DistributedDataParallel.
+How a batch becomes a loss is the objective's business (:mod:`rnnlab.training.objectives`:
+teacher forcing, scheduled sampling, professor forcing); what a model is, the model
+family's (:mod:`rnnlab.models.registry`); how it is measured, the task's. Streaming tasks
+(``task.stateful``) get truncated BPTT: the state is carried across batches with its graph
+cut, reset where the task says. Schedules (learning rate, per-cell annealing through
+``on_progress``) run on the run's progress, steps or ``max_time``, whichever is further.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import random
 import time
+from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from rnnlab.cells.base import detach_state, map_state
-from rnnlab.cells.hmrnn import HMRNNCell
-from rnnlab.models.build import build_model
-from rnnlab.tasks.base import Task
+from rnnlab.models.base import describe
+from rnnlab.models.registry import build_model
+from rnnlab.tasks.base import Task, batch_to
 from rnnlab.tasks.registry import build_task
-from rnnlab.training.checkpoint import (
-    load_trainer_state,
-    load_weights,
-    read_json,
-    save_trainer_state,
-    save_weights,
-    write_json,
-)
 from rnnlab.training.config import RunConfig
 from rnnlab.training.evaluate import evaluate
-from rnnlab.training.optim import make_optimizer, make_scheduler
-from rnnlab.training.professor_forcing import ProfessorForcing
-from rnnlab.training.scheduled_sampling import scheduled_sampling_forward
+from rnnlab.training.objectives import autocast, make_objective
+from rnnlab.training.optim import make_optimizer, run_progress, set_learning_rate
+from rnnlab.training.rng import rng_state, seed_everything, set_rng_state
+from rnnlab.training.run_folder import RunFolder
 
 
-def is_main_process() -> bool:
-    """True on rank 0 (and when not distributed): the process that logs and checkpoints."""
-    return int(os.environ.get("RANK", "0")) == 0
+@dataclass
+class Progress:
+    """What a checkpoint records of the loop (``trainer.pt``), besides the weights."""
 
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": [int(v) for v in np.random.get_state()[1]],  # type: ignore[index]
-        "numpy_pos": int(np.random.get_state()[2]),  # type: ignore[index]
-        "python": random.getstate()[1],
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    keys = np.array(state["numpy"], dtype=np.uint32)
-    np.random.set_state(("MT19937", keys, state["numpy_pos"], 0, 0.0))
-    random.setstate((3, tuple(state["python"]), None))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _better(value: float, best: float | None, higher_is_better: bool) -> bool:
-    if best is None or math.isnan(best):
-        return not math.isnan(value)
-    return value > best if higher_is_better else value < best
-
-
-class _MetricsLog:
-    """Appends one JSON object per line to ``metrics.jsonl`` (and TensorBoard if present)."""
-
-    def __init__(self, path: Path, enabled: bool) -> None:
-        self.path = path
-        self.enabled = enabled
-        self.writer: Any = None
-        if enabled:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.writer = SummaryWriter(str(path.parent / "tensorboard"))
-            except (ImportError, ModuleNotFoundError):
-                self.writer = None
-
-    def write(self, record: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if self.writer is not None:
-            for key, value in record.items():
-                if key not in ("step", "split") and isinstance(value, (int, float)):
-                    self.writer.add_scalar(f"{record['split']}/{key}", value, record["step"])
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+    step: int = 0
+    train_time_s: float = 0.0
+    best: float | None = None
+    best_step: int = -1
+    evals_since_best: int = 0
+    n_clipped: int = 0
+    grad_norms: list[float] = field(default_factory=list)  # pre-clip global norm per step
 
 
 def train(
@@ -130,275 +60,168 @@ def train(
 
     With ``resume=True`` training continues from ``out_dir``'s last checkpoint, seeing the
     same batches it would have seen without the interruption (a streaming task's carried
-    state starts afresh at the resumed step). ``task`` may be passed when
-    already built (data generation is never counted in ``max_time``).
+    state starts afresh at the resumed step). ``task`` may be passed when already built
+    (data generation is never counted in ``max_time``).
     """
-    out = Path(out_dir)
     cfg = config.train
-    main = is_main_process()
     device = torch.device(cfg.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {cfg.device!r} requested but CUDA is not available")
-
-    if task is None:
-        task = build_task(config.task, config.task_options)
-    schedule = cfg.sampling_schedule()
-    if schedule is not None and task.kind not in ("lm", "seq2seq"):
-        raise ValueError(
-            f"scheduled sampling needs a generative task (kind lm or seq2seq), not {task.kind!r}"
-        )
-    if cfg.professor_forcing and task.kind != "lm":
-        raise ValueError(f"professor forcing needs a generative task (kind lm), not {task.kind!r}")
-    decoding = (cfg.beam_size, cfg.length_penalty)  # how encoder-decoders are evaluated
+    task = task or build_task(config.task, config.task_options)
     seed_everything(cfg.seed)
-    model = build_model(config.model, task.kind, task.input_size, task.output_size).to(device)
+    model = build_model(config.model, task.spec).to(device)
     optimizer = make_optimizer(model, cfg)
-    scheduler = make_scheduler(optimizer, cfg)
-    # professor forcing: a discriminator with its own optimiser, saved in trainer.pt
-    pf = ProfessorForcing.from_config(model, cfg) if cfg.professor_forcing else None
-
-    start_step, train_time = 0, 0.0
-    best: float | None = None
-    best_step, evals_since_best = -1, 0
-    n_clipped = 0
-    grad_norms: list[float] = []  # pre-clip global norm of every step
+    objective = make_objective(model, task, cfg)
+    folder = RunFolder(out_dir)
+    done = Progress()
     if resume:
-        state = load_trainer_state(out / "trainer.pt")
-        load_weights(model, out / "last.safetensors")
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"])
-        start_step, train_time = state["step"], state["train_time_s"]
-        best, best_step = state["best"], state["best_step"]
-        evals_since_best, n_clipped = state["evals_since_best"], state["n_clipped"]
-        grad_norms = list(read_json(out / "clipping.json")["grad_norm"])[:start_step]
-        if pf is not None:
-            pf.load_state_dict(state["professor_forcing"])
-    elif main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.jsonl").unlink(missing_ok=True)
-    if main:
-        record = {**config.to_dict(), "task_info": _task_info(task)}
-        write_json(out / "config.json", record)
-    log = _MetricsLog(out / "metrics.jsonl", main)
+        saved = folder.load_checkpoint(model)
+        optimizer.load_state_dict(saved["optimizer"])
+        set_rng_state(saved["rng"])
+        done = Progress(**{k: saved[k] for k in asdict(done)})
+        objective.load_extra_state(saved)
+    folder.start({**config.to_dict(), "task_info": task.info()}, resume)
+    ev = {"batch_size": cfg.eval_batch_size, "device": str(device)}
+    ev.update(beam_size=cfg.beam_size, length_penalty=cfg.length_penalty)
 
-    def checkpoint(step: int) -> None:
-        if not main:
-            return
-        write_json(
-            out / "clipping.json",
-            {
-                "clip": cfg.clip,
-                "clipped_fraction": n_clipped / max(1, step),
-                "grad_norm": grad_norms,
-            },
+    def checkpoint() -> None:
+        state = {**asdict(done), "optimizer": optimizer.state_dict(), "rng": rng_state()}
+        folder.save_checkpoint(model, {**state, **objective.extra_state(), "clip": cfg.clip})
+
+    def validate() -> float:
+        metrics = evaluate(model, task, "val", **ev)  # type: ignore[arg-type]
+        folder.log(
+            {"step": done.step, "split": "val", **metrics, "train_time_s": done.train_time_s}
         )
-        save_weights(model, out / "last.safetensors")
-        save_trainer_state(
-            {
-                "step": step,
-                "train_time_s": train_time,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": _rng_state(),
-                "best": best,
-                "best_step": best_step,
-                "evals_since_best": evals_since_best,
-                "n_clipped": n_clipped,
-                **({"professor_forcing": pf.state_dict()} if pf is not None else {}),
-            },
-            out / "trainer.pt",
-        )
+        value = metrics[task.main_metric]
+        if _better(value, done.best, task.higher_is_better):
+            done.best, done.best_step, done.evals_since_best = value, done.step, 0
+            folder.save_best(model)
+        else:
+            done.evals_since_best += 1
+        return float(value)
 
-    # Hierarchical multiscale cells: anneal the straight-through slope from 1 to 5 over the
-    # run (Chung et al. anneal it by 0.04 per epoch to 5; a run's length stands in for
-    # epochs so the schedule also applies to tasks with fresh data every batch). With a time
-    # budget the run's length is whichever of steps and time runs out first.
-    hm_cells = [m for m in model.modules() if isinstance(m, HMRNNCell)]
-    carry: Any = None  # state carried across batches by stateful (streaming) tasks
-
-    window: dict[str, float] = {"loss": 0.0, "grad_norm": 0.0, "grad_max": 0.0, "n": 0, "clip": 0}
-    stopped = "steps"
-    step = last_eval = start_step
-    bar = tqdm(total=cfg.steps, initial=start_step, disable=not (progress and main), unit="step")
+    hooks: list[Callable[[float], None]] = [
+        hook for m in model.modules() if callable(hook := getattr(m, "on_progress", None))
+    ]
+    window = _Window()
+    carry: Any = None  # the state streaming tasks carry across batches
+    stopped, last_eval, start_step = "steps", done.step, done.step
+    bar = tqdm(total=cfg.steps, initial=done.step, disable=not (progress and folder.main))
+    set_learning_rate(optimizer, cfg, done.step, done.train_time_s)
     model.train()
-    while step < cfg.steps:
-        if cfg.max_time is not None and train_time >= cfg.max_time:
+    while done.step < cfg.steps:
+        if cfg.max_time is not None and done.train_time_s >= cfg.max_time:
             stopped = "max_time"
             break
         tick = time.perf_counter()
-        if hm_cells:
-            done = step / cfg.steps
-            if cfg.max_time is not None:
-                done = max(done, train_time / cfg.max_time)
-            for cell in hm_cells:
-                cell.set_slope(1.0 + 4.0 * min(1.0, done))
-        batch = task.train_batch(step, cfg.batch_size).to(device)
-        # streaming tasks: truncated BPTT, the state carried across batches, its graph cut
-        if task.stateful and task.resets_state(step, cfg.batch_size):
+        for hook in hooks:
+            hook(run_progress(done.step, done.train_time_s, cfg))
+        batch = batch_to(task.train_batch(done.step, cfg.batch_size), device)
+        if task.stateful and task.resets_state(done.step, cfg.batch_size):
             carry = None
-        state_in = carry if task.stateful else None
-        adversarial = None  # professor forcing's generator term
-        # --bf16: matmuls and fused RNN kernels in bfloat16, weights and optimiser in float32
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            if schedule is not None and task.kind == "seq2seq":
-                # the decoder's own samples replace the true previous target tokens
-                teacher_p = schedule.teacher_probability(step)
-                encoded = model.encode(batch.x, batch.lengths)  # type: ignore[operator]
-                inputs = model.decoder_inputs(batch.y)  # type: ignore[operator]
-                predictions, state_out = scheduled_sampling_forward(
-                    model, inputs, teacher_p, encoded
-                )
-            elif schedule is not None:
-                teacher_p = schedule.teacher_probability(step)
-                predictions, state_out = scheduled_sampling_forward(
-                    model, batch.x, teacher_p, state_in
-                )
-            elif pf is not None:
-                predictions, state_out, adversarial = pf.forward(model, batch.x, state_in)
-            elif task.stateful:
-                predictions, state_out = model.forward_with_state(batch.x, state_in)  # type: ignore[operator]
-            elif task.kind == "vec2seq":  # teacher forcing: the targets, shifted, are the inputs
-                predictions, state_out = model(batch.x, batch.y), None
-            elif task.kind == "seq2seq":
-                predictions, state_out = model(batch.x, batch.lengths, batch.y), None
-            else:
-                predictions, state_out = model(batch.x, batch.lengths), None
-        if task.stateful:
-            carry = detach_state(state_out)
-            if cfg.bf16:  # carry the state in float32 whatever autocast produced
-                carry = map_state(lambda t: t.float() if t.dtype == torch.bfloat16 else t, carry)
-        loss = task.loss(predictions.float() if cfg.bf16 else predictions, batch)
+        with autocast(device, cfg.bf16):
+            result = objective(batch, carry if task.stateful else None, done.step)
+        if task.stateful:  # truncated BPTT: carry the state in float32, its graph cut
+            carry = map_state(
+                lambda t: t.float() if t.dtype == torch.bfloat16 else t, detach_state(result.state)
+            )
         optimizer.zero_grad(set_to_none=True)
-        (loss if adversarial is None else loss + adversarial).backward()
-        max_norm = cfg.clip if cfg.clip is not None else math.inf
-        grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), max_norm))
+        result.total.backward()
+        grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), cfg.clip or math.inf))
         optimizer.step()
-        scheduler.step()
-        step += 1
-        train_time += time.perf_counter() - tick
+        done.step += 1
+        done.train_time_s += time.perf_counter() - tick
+        set_learning_rate(optimizer, cfg, done.step, done.train_time_s)
 
-        loss_value = float(loss.detach())
+        loss = float(result.loss.detach())
         clipped = cfg.clip is not None and grad_norm > cfg.clip
-        n_clipped += int(clipped)
-        grad_norms.append(grad_norm)
-        window["loss"] += loss_value
-        window["grad_norm"] += grad_norm
-        window["grad_max"] = max(window["grad_max"], grad_norm)
-        window["n"] += 1
-        window["clip"] += int(clipped)
+        done.n_clipped += int(clipped)
+        done.grad_norms.append(grad_norm)
+        window.add(loss, grad_norm, clipped)
         bar.update(1)
-        if step % 10 == 0 or step == cfg.steps:
-            bar.set_postfix(loss=f"{loss_value:.4f}", gnorm=f"{grad_norm:.2f}")
-        if not math.isfinite(loss_value):
+        if done.step % 10 == 0 or done.step == cfg.steps:
+            bar.set_postfix(loss=f"{loss:.4f}", gnorm=f"{grad_norm:.2f}")
+        if not math.isfinite(loss):
             stopped = "diverged"
             break
-
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            n = max(1.0, window["n"])
-            log.write(
+        if done.step % cfg.eval_every == 0 or done.step == cfg.steps:
+            lr = optimizer.param_groups[0]["lr"]
+            train_line = {**window.pop(), "lr": lr, **objective.stats(done.step)}
+            folder.log(
                 {
-                    "step": step,
+                    "step": done.step,
                     "split": "train",
-                    "loss": window["loss"] / n,
-                    "grad_norm": window["grad_norm"] / n,
-                    "grad_norm_max": window["grad_max"],
-                    "clipped_fraction": window["clip"] / n,
-                    "lr": optimizer.param_groups[0]["lr"],
-                    **(
-                        {"teacher_probability": schedule.teacher_probability(step)}
-                        if schedule is not None
-                        else {}
-                    ),
-                    **(pf.window_stats() if pf is not None else {}),
-                    "train_time_s": train_time,
+                    **train_line,
+                    "train_time_s": done.train_time_s,
                 }
             )
-            window = {"loss": 0.0, "grad_norm": 0.0, "grad_max": 0.0, "n": 0, "clip": 0}
-            metrics = evaluate(model, task, "val", cfg.eval_batch_size, str(device), *decoding)
-            log.write({"step": step, "split": "val", **metrics, "train_time_s": train_time})
-            last_eval = step
-            value = metrics[task.main_metric]
-            if _better(value, best, task.higher_is_better):
-                best, best_step, evals_since_best = value, step, 0
-                if main:
-                    save_weights(model, out / "best.safetensors")
-            else:
-                evals_since_best += 1
-            checkpoint(step)
+            value = validate()
+            last_eval = done.step
+            checkpoint()
             bar.set_description(f"val {task.main_metric} {value:.4f}")
-            if cfg.patience is not None and evals_since_best >= cfg.patience:
+            if cfg.patience is not None and done.evals_since_best >= cfg.patience:
                 stopped = "early_stopping"
                 break
     bar.close()
+    if done.best_step < 0 or (
+        stopped == "max_time" and done.step > start_step and last_eval < done.step
+    ):
+        validate()  # the time budget ran out between evaluations: the last weights count too
+    checkpoint()
 
-    if best_step < 0 or (stopped == "max_time" and step > start_step and last_eval < step):
-        # the time budget ran out between evaluations: evaluate the last weights too
-        metrics = evaluate(model, task, "val", cfg.eval_batch_size, str(device), *decoding)
-        log.write({"step": step, "split": "val", **metrics, "train_time_s": train_time})
-        value = metrics[task.main_metric]
-        if best_step < 0 or _better(value, best, task.higher_is_better):
-            best, best_step = value, step
-            if main:
-                save_weights(model, out / "best.safetensors")
-    checkpoint(step)
-
-    load_weights(model, out / "best.safetensors")
-    final = {
-        split: evaluate(model, task, split, cfg.eval_batch_size, str(device), *decoding)
-        for split in ("val", "test")
-    }
-    log.write({"step": best_step, "split": "test", **final["test"]})
-    log.close()
+    folder.load_best(model)
+    final = {split: evaluate(model, task, split, **ev) for split in ("val", "test")}  # type: ignore[arg-type]
+    folder.log({"step": done.best_step, "split": "test", **final["test"]})
+    folder.close()
     summary = {
         "task": config.task,
-        "model": config.model.cell
-        + (f"({config.model.inner_cell})" if config.model.inner_cell else ""),
-        "params": count_parameters(model),
-        "steps": step,
-        "best_step": best_step,
+        "model": getattr(config.model, "name", type(config.model).__name__),
+        "params": sum(p.numel() for p in model.parameters()),
+        "steps": done.step,
+        "best_step": done.best_step,
         "stopped": stopped,
-        "wall_time_s": round(train_time, 3),
+        "wall_time_s": round(done.train_time_s, 3),
         "main_metric": task.main_metric,
         "baseline": task.baseline,
         "metrics": final,
-        "clipped_fraction": n_clipped / max(1, step),
+        "clipped_fraction": done.n_clipped / max(1, done.step),
         "device": str(device),
+        "beam_size": cfg.beam_size,
+        **describe(model),
+        **({"note": note} if (note := getattr(task, "note", None)) else {}),
     }
-    if task.kind == "seq2seq":
-        summary["attention"] = config.model.attention
-        summary["beam_size"] = cfg.beam_size
-    note = getattr(task, "note", None)
-    if note:
-        summary["note"] = note
-    if main:
-        write_json(out / "summary.json", summary)
+    folder.write_summary(summary)
     return summary
 
 
-def _task_info(task: Task) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "kind": task.kind,
-        "input_size": task.input_size,
-        "output_size": task.output_size,
-        "main_metric": task.main_metric,
-        "higher_is_better": task.higher_is_better,
-        "baseline": task.baseline,
-        "options": task.options(),
-    }
-    vocab = getattr(task, "vocab", None)
-    if vocab is not None:  # generative tasks: the vocabulary travels with the checkpoint
-        info["vocab"] = vocab.to_json()
-    codec = getattr(task, "codec", None)
-    if codec is not None:  # seq2seq tasks: vocabularies, tokenisers, decoding limit
-        info["codec"] = codec.to_json()
-    metadata = getattr(task, "metadata", None)
-    if metadata:  # e.g. the corpus checksum and the interpreter version it came from
-        info["metadata"] = metadata
-    return info
+class _Window:
+    """Means of the training figures between two ``train`` lines of ``metrics.jsonl``."""
+
+    def __init__(self) -> None:
+        self.loss = self.grad_norm = self.grad_max = 0.0
+        self.n = self.clipped = 0
+
+    def add(self, loss: float, grad_norm: float, clipped: bool) -> None:
+        self.loss += loss
+        self.grad_norm += grad_norm
+        self.grad_max = max(self.grad_max, grad_norm)
+        self.n += 1
+        self.clipped += int(clipped)
+
+    def pop(self) -> dict[str, float]:
+        n = max(1, self.n)
+        figures = {
+            "loss": self.loss / n,
+            "grad_norm": self.grad_norm / n,
+            "grad_norm_max": self.grad_max,
+            "clipped_fraction": self.clipped / n,
+        }
+        self.__init__()  # type: ignore[misc]
+        return figures
 
 
-def read_config(run_dir: str | Path) -> dict[str, Any]:
-    """The ``config.json`` of a run folder, as a dict."""
-    data: dict[str, Any] = read_json(Path(run_dir) / "config.json")
-    return data
+def _better(value: float, best: float | None, higher_is_better: bool) -> bool:
+    if best is None or math.isnan(best):
+        return not math.isnan(value)
+    return value > best if higher_is_better else value < best

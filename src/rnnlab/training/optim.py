@@ -1,4 +1,5 @@
-"""Optimisers and learning-rate schedules from a :class:`TrainConfig`."""
+"""Optimisers and learning-rate schedules from a :class:`TrainConfig`; schedules run on the
+run's progress (:func:`progress`), steps or time, whichever is further along."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import LambdaLR
 
 from rnnlab.cells.base import Cell
 from rnnlab.training.config import TrainConfig
@@ -24,10 +24,18 @@ def parameter_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]
                 manifold.extend(module.manifold_parameters())
     ids = {id(p) for p in manifold}
     rest = [p for p in model.parameters() if id(p) not in ids]
-    groups: list[dict[str, Any]] = [{"params": rest, "lr": cfg.lr, "name": "default"}]
+    groups: list[dict[str, Any]] = [
+        {"params": rest, "lr": cfg.lr, "peak_lr": cfg.lr, "name": "default"}
+    ]
     if manifold:
         groups.append(
-            {"params": manifold, "lr": cfg.manifold_lr, "weight_decay": 0.0, "name": "manifold"}
+            {
+                "params": manifold,
+                "lr": cfg.manifold_lr,
+                "peak_lr": cfg.manifold_lr,
+                "weight_decay": 0.0,
+                "name": "manifold",
+            }
         )
     return groups
 
@@ -44,23 +52,42 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
 
 
-def lr_factor(step: int, cfg: TrainConfig) -> float:
+def run_progress(step: int, train_time: float, cfg: TrainConfig) -> float:
+    """The fraction of the run done: the larger of the steps done and, with a time budget,
+    the training time spent (so a ``--max-time`` run that stops early still completes its
+    schedules). Capped at 1."""
+    done = step / cfg.steps
+    if cfg.max_time is not None:
+        done = max(done, train_time / cfg.max_time)
+    return min(1.0, done)
+
+
+def lr_factor(step: int, cfg: TrainConfig, time_fraction: float = 0.0) -> float:
     r"""Multiplier of the peak rate at ``step``.
 
     Linear warm-up :math:`(s+1)/w` for :math:`s < w`, then ``constant`` 1, ``linear``
     :math:`1 - p` or ``cosine`` :math:`\tfrac12(1 + \cos \pi p)`, with
-    :math:`p = (s - w) / (S - w)` the fraction of the post-warm-up steps done.
+    :math:`p = \max((s - w) / (S - w), \tau)` the fraction of the post-warm-up steps done
+    or, when larger, ``time_fraction`` :math:`\tau` (training time over ``max_time``).
     """
     warm = cfg.warmup_steps
     if step < warm:
         return (step + 1) / warm
     if cfg.schedule == "constant":
         return 1.0
-    progress = min(1.0, (step - warm) / max(1, cfg.steps - warm))
+    done = min(1.0, max((step - warm) / max(1, cfg.steps - warm), time_fraction))
     if cfg.schedule == "linear":
-        return 1.0 - progress
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return 1.0 - done
+    return 0.5 * (1.0 + math.cos(math.pi * done))
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> LambdaLR:
-    return LambdaLR(optimizer, lambda step: lr_factor(step, cfg))
+def set_learning_rate(
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig, step: int, train_time: float
+) -> None:
+    """Set every group's rate for training step ``step`` (0-based) after ``train_time``
+    seconds: its peak rate times :func:`lr_factor`. A function of the step and the time
+    only, so a resumed run continues the same schedule."""
+    tau = train_time / cfg.max_time if cfg.max_time is not None else 0.0
+    factor = lr_factor(step, cfg, tau)
+    for group in optimizer.param_groups:
+        group["lr"] = group["peak_lr"] * factor

@@ -3,31 +3,15 @@ library's."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from rnnlab.models.build import ModelConfig, check_model
+from rnnlab.models.registry import family_names, model_family, resolve_model_name
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.registry import TaskOptions
 from rnnlab.training.config import RunConfig, TrainConfig
 
-# keys of Task.training_defaults() that configure the model; the rest configure training
-_MODEL_KEYS = {
-    "model": "cell",
-    "hidden_size": "hidden_size",
-    "num_layers": "num_layers",
-    "bidirectional": "bidirectional",
-    "dropout": "dropout",
-    "residual": "residual",
-    "chrono_delay": "chrono_delay",
-    "inner_cell": "inner_cell",
-    "dilations": "dilations",
-    "skip_connections": "skip_connections",
-    "deep_output": "deep_output",
-    "feed_condition": "feed_condition",
-    "embedding_size": "embedding_size",
-    "attention": "attention",
-    "input_feeding": "input_feeding",
-}
+DEFAULT_MODEL = "gru"
 
 
 def resolve_config(
@@ -37,37 +21,47 @@ def resolve_config(
     model: dict[str, Any] | None = None,
     train: dict[str, Any] | None = None,
 ) -> RunConfig:
-    """A :class:`RunConfig` from explicit ``model``/``train`` fields (``ModelConfig`` and
-    ``TrainConfig`` names), filling the rest from ``task.training_defaults(cell)``.
+    """A :class:`RunConfig` from explicit ``model`` fields (``"model"``: a family or a name
+    it claims, such as a cell, plus the family config's fields) and ``train`` fields
+    (:class:`TrainConfig`'s), the rest filled from ``task.training_defaults(name)``.
+
+    A task default that is a field of neither the chosen family's config nor
+    :class:`TrainConfig` is a recipe for another family and is left out.
 
     Example::
 
         task = build_task("copy", TaskOptions(T=200))
-        config = resolve_config("copy", task, TaskOptions(T=200), {"cell": "gru"})
+        config = resolve_config("copy", task, TaskOptions(T=200), {"model": "gru"})
     """
-    model = dict(model or {})
-    train = dict(train or {})
-    cell = model.get("cell") or task.defaults.get("model") or ModelConfig.cell
-    check_model(cell, model.get("inner_cell"))  # an unknown name -> one-line error
+    given = dict(model or {})
+    name = given.pop("model", None) or task.defaults.get("model") or DEFAULT_MODEL
+    family, shorthand = resolve_model_name(str(name))
+    model_keys = {f.name for f in dataclasses.fields(family.config)}
     model_fields: dict[str, Any] = {}
     train_fields: dict[str, Any] = {}
-    for key, value in task.training_defaults(cell).items():
-        if key in _MODEL_KEYS:
-            model_fields[_MODEL_KEYS[key]] = value
+    for key, value in task.training_defaults(str(name)).items():
+        if key in model_keys:
+            model_fields[key] = value
         elif key in TrainConfig.__dataclass_fields__:
             train_fields[key] = value
-        else:
+        elif key != "model" and not _known_elsewhere(key):
             raise ValueError(f"task {task_name!r} has an unknown default {key!r}")
-    model_fields.update(model)
-    model_fields["cell"] = cell
-    train_fields.update(train)
-    if model_fields.get("dilations") is not None:
-        model_fields["dilations"] = tuple(model_fields["dilations"])
-        if model.get("num_layers") is None:  # the dilations say how deep the stack is
-            model_fields["num_layers"] = len(model_fields["dilations"])
+    model_fields.update(shorthand)
+    model_fields.update(given)
+    complete = getattr(family.config, "complete", None)
+    if callable(complete):
+        model_fields = complete(model_fields, set(given))
+    train_fields.update(train or {})
     return RunConfig(
         task=task_name,
         task_options=options,
-        model=ModelConfig(**model_fields),
+        model=family.make_config(model_fields),
         train=TrainConfig(**train_fields),
+    )
+
+
+def _known_elsewhere(key: str) -> bool:
+    """Whether ``key`` is an option of some registered model family."""
+    return any(
+        key in {f.name for f in dataclasses.fields(model_family(n).config)} for n in family_names()
     )

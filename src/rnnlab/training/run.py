@@ -13,10 +13,11 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.decoding.seq2seq import decode_sources
-from rnnlab.models.build import build_model
-from rnnlab.tasks.base import Task
+from rnnlab.models.registry import build_model
+from rnnlab.tasks.base import Batch, Task
 from rnnlab.tasks.registry import build_task
 from rnnlab.tasks.seq2seq import Seq2SeqCodec, collate_sources
+from rnnlab.tasks.spec import TaskSpec
 from rnnlab.tasks.tokens import UNK
 from rnnlab.training.checkpoint import CheckpointError, load_weights, read_json
 from rnnlab.training.config import RunConfig
@@ -29,9 +30,10 @@ class TrainedRun:
     Attributes:
         run_dir: the run folder.
         config: the resolved :class:`RunConfig`.
-        kind: ``classify``, ``regress``, ``tag``, ``lm``, ``vec2seq`` (a conditional
-            generator: sample it with :func:`rnnlab.generation.sample_run`) or ``seq2seq``
-            (an encoder-decoder: :meth:`translate`).
+        spec: the task's interface (:class:`~rnnlab.tasks.spec.TaskSpec`: kind, sizes,
+            main metric, what :meth:`predict` returns). A conditional generator is sampled
+            with :func:`rnnlab.generation.sample_run`, an encoder-decoder decodes text with
+            :meth:`translate`.
         model: the model with the best checkpoint's weights, in eval mode.
         summary: the run's ``summary.json`` (empty while training has not finished).
         task_info: what the run recorded of its task (kind, sizes, the vocabulary of a
@@ -40,7 +42,7 @@ class TrainedRun:
 
     run_dir: Path
     config: RunConfig
-    kind: str
+    spec: TaskSpec
     model: nn.Module
     summary: dict[str, Any]
     task_info: dict[str, Any]
@@ -58,8 +60,10 @@ class TrainedRun:
     def codec(self) -> Seq2SeqCodec:
         """An encoder-decoder's vocabularies, tokenisers and decoding limit (saved with the
         run, so no corpus is needed)."""
-        if self.kind != "seq2seq" or "codec" not in self.task_info:
-            raise ValueError(f"run {self.run_dir} is not an encoder-decoder (kind {self.kind!r})")
+        if "codec" not in self.task_info:
+            raise ValueError(
+                f"run {self.run_dir} is not an encoder-decoder (task kind {self.spec.kind!r})"
+            )
         return Seq2SeqCodec.from_json(self.task_info["codec"])
 
     def translate(
@@ -132,7 +136,7 @@ class TrainedRun:
         ``x`` is an array or tensor of shape ``(B, T, D)``, or ``(B, T)`` when ``D = 1``.
         Encoder-decoders use :meth:`translate` instead.
         """
-        if self.kind == "seq2seq":
+        if "codec" in self.task_info:
             raise ValueError("an encoder-decoder run decodes text: use run.translate(texts)")
         xt = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
         xt = xt.to(torch.get_default_dtype())
@@ -142,12 +146,14 @@ class TrainedRun:
         lt = None if lengths is None else torch.as_tensor(lengths).long()
         device = next(self.model.parameters()).device
         with torch.no_grad():
-            return self.model(xt.to(device), None if lt is None else lt.to(device))
+            outputs, _ = self.model(
+                Batch(xt.to(device), None, None if lt is None else lt.to(device))
+            )
+        return outputs
 
     def predict(self, x: Any, lengths: Any = None) -> Tensor:
         """Class indices ``(B,)`` (classify), tags ``(B, T)`` (tag) or values ``(B, K)``."""
-        out = self.outputs(x, lengths)
-        return out if self.kind == "regress" else out.argmax(-1)
+        return self.spec.predict(self.outputs(x, lengths))
 
 
 def load(run_dir: str | Path, device: str = "cpu", checkpoint: str = "best") -> TrainedRun:
@@ -168,10 +174,11 @@ def load(run_dir: str | Path, device: str = "cpu", checkpoint: str = "best") -> 
     info = raw.get("task_info")
     if not isinstance(info, dict):
         raise CheckpointError(f"{folder / 'config.json'} has no task_info")
-    model = build_model(config.model, info["kind"], info["input_size"], info["output_size"])
+    spec = TaskSpec.from_json(info)
+    model = build_model(config.model, spec)
     model.to(device)
     load_weights(model, folder / f"{checkpoint}.safetensors")
     model.eval()
     summary_path = folder / "summary.json"
     summary = read_json(summary_path) if summary_path.exists() else {}
-    return TrainedRun(folder, config, info["kind"], model, summary, info)
+    return TrainedRun(folder, config, spec, model, summary, info)

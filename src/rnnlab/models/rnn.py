@@ -1,0 +1,328 @@
+"""The ``rnn`` model family: every registered cell, in every layer stack, under the head
+the task needs (seq->vec, tagger, language model, vec->seq generator, encoder-decoder)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from rnnlab.cells.registry import cell_entry, cell_names, make_cell
+from rnnlab.layers.base import SequenceLayer
+from rnnlab.layers.build import build_layers
+from rnnlab.layers.deep import build_deep_stacked
+from rnnlab.layers.dilated import build_dilated
+from rnnlab.models.attention import ATTENTIONS
+from rnnlab.models.conditional import ConditionalGenerator
+from rnnlab.models.deep_output import DeepOutput
+from rnnlab.models.language import LanguageModel
+from rnnlab.models.registry import register_model
+from rnnlab.models.seq2seq import EncoderDecoder
+from rnnlab.models.sequence import Seq2Vec, Tagger
+from rnnlab.tasks.spec import TaskSpec
+
+STACKS: dict[str, str] = {
+    "plain": "layers of the cell stacked (optionally bidirectional, residual)",
+    "dilated": "dilated RNN: layer l skips 2^(l-1) steps (Chang et al. 2017)",
+    "deep": "deep RNN: every layer also reads the input, the output joins every layer "
+    "(Pascanu et al. 2014)",
+}
+
+
+def _option(flag: str | None, help: str, **extra: Any) -> dict[str, Any]:
+    return {"flag": flag, "help": help, **extra}
+
+
+@dataclass(frozen=True)
+class RNNConfig:
+    """A recurrent model: a layer stack of one registered cell and the task's head.
+
+    Attributes:
+        cell: a registered cell name (``rnnlab list``).
+        stack: ``plain``, ``dilated`` (per-layer recurrent skips, ``dilations``) or ``deep``
+            (every layer reads the input and the output joins every layer).
+        cell_options: keyword options of the cell's builder (``{"p": 0.25}`` for
+            ``vd_lstm``; ``rnnlab list --json`` shows each cell's).
+        dilations: the dilated stack's per-layer dilations (``None``: 1, 2, 4, ...).
+        hidden_size: units per direction and layer.
+        num_layers: stacked layers.
+        bidirectional: read each layer in both directions.
+        dropout: dropout between stacked layers (and on a language model's embeddings and
+            outputs).
+        residual: residual connections between stacked layers of equal width.
+        fast: allow PyTorch's fused kernels for plain LSTM/GRU/Elman unrolls.
+        chrono_delay: when set, cells with a ``chrono_init_`` method (LSTM, GRU) get chrono
+            initialisation for dependencies up to this many steps (Tallec & Ollivier 2018).
+        deep_output: hidden width of an MLP head (deep output) instead of a linear one.
+        embedding_size: token embedding width (``None``: hidden_size).
+        feed_condition: a vec->seq generator also reads its condition at every step.
+        attention: encoder-decoders: ``none``, ``additive`` (Bahdanau et al. 2015), ``dot``
+            or ``general`` (Luong et al. 2015).
+        input_feeding: encoder-decoders: feed the attentional vector to the decoder's next
+            step (Luong et al. 2015).
+
+    For an encoder-decoder the layer fields describe the encoder; the decoder is one
+    ``cell`` of ``hidden_size`` units.
+    """
+
+    cell: str = field(default="gru", metadata=_option("cell", "the recurrent cell"))
+    stack: str = field(
+        default="plain", metadata=_option("stack", "plain, dilated or deep", choices=STACKS)
+    )
+    cell_options: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=_option("cell-option", "a cell builder option NAME=VALUE (repeatable)"),
+    )
+    dilations: tuple[int, ...] | None = field(
+        default=None, metadata=_option("dilations", "dilated: per-layer dilations, e.g. 1,2,4,8")
+    )
+    hidden_size: int = field(default=128, metadata=_option("hidden", "hidden units per layer"))
+    num_layers: int = field(default=1, metadata=_option("layers", "stacked layers"))
+    bidirectional: bool = field(
+        default=False,
+        metadata=_option("bidirectional", "read each layer both ways", negative="unidirectional"),
+    )
+    dropout: float = field(default=0.0, metadata=_option("dropout", "dropout between layers"))
+    residual: bool = field(default=False, metadata=_option("residual", "residual connections"))
+    fast: bool = field(default=True, metadata=_option(None, "fused kernels", negative="no-fast"))
+    chrono_delay: int | None = field(
+        default=None,
+        metadata=_option(
+            "chrono",
+            "chrono initialisation of LSTM/GRU gates for delays up to this",
+            negative="no-chrono",
+        ),
+    )
+    deep_output: int | None = field(
+        default=None, metadata=_option("deep-output", "MLP head of this hidden width")
+    )
+    embedding_size: int | None = field(
+        default=None, metadata=_option("embedding", "token embedding width (lm, seq2seq)")
+    )
+    feed_condition: bool = field(
+        default=False,
+        metadata=_option(
+            "feed-condition",
+            "vec->seq: also read the condition at every step",
+            negative="no-feed-condition",
+        ),
+    )
+    attention: str = field(
+        default="additive",
+        metadata=_option(
+            "attention", "encoder-decoders: none, additive, dot or general", choices=ATTENTIONS
+        ),
+    )
+    input_feeding: bool = field(
+        default=True,
+        metadata=_option(
+            "input-feeding",
+            "encoder-decoders: feed the attentional vector to the next step",
+            negative="no-input-feeding",
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        cell_entry(self.cell)  # an unknown cell -> one-line error
+        if self.stack not in STACKS:
+            raise ValueError(f"unknown stack {self.stack!r}; expected one of {', '.join(STACKS)}")
+        if self.attention not in ATTENTIONS:
+            raise ValueError(
+                f"unknown attention {self.attention!r}; expected one of {', '.join(ATTENTIONS)}"
+            )
+        if not isinstance(self.cell_options, dict):
+            raise ValueError(f"cell_options must be a dict, got {self.cell_options!r}")
+        if self.stack == "dilated" and self.bidirectional:
+            raise ValueError("the dilated RNN has no bidirectional form; drop --bidirectional")
+        if self.stack == "deep" and self.residual:
+            raise ValueError("--stack deep already feeds x to every layer; drop --residual")
+
+    @property
+    def name(self) -> str:
+        """``lstm``, ``dilated(gru)``, ``deep(lstm)``: the model's name in summaries."""
+        return self.cell if self.stack == "plain" else f"{self.stack}({self.cell})"
+
+    @classmethod
+    def complete(cls, fields: dict[str, Any], given: set[str]) -> dict[str, Any]:
+        """Fields implied by others: given ``dilations`` set the dilated stack's depth
+        unless ``num_layers`` is given too."""
+        fields = dict(fields)
+        if fields.get("dilations") is not None:
+            fields["dilations"] = tuple(fields["dilations"])
+            if "num_layers" not in given:
+                fields["num_layers"] = len(fields["dilations"])
+        return fields
+
+    @classmethod
+    def from_legacy(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Fields of a model stored before families existed (``cell`` could name the
+        ``dilated`` stack, its cell in ``inner_cell``; ``skip_connections`` meant the deep
+        stack)."""
+        data = dict(data)
+        inner = data.pop("inner_cell", None)
+        if data.get("cell") == "dilated":
+            data["cell"], data["stack"] = inner, "dilated"
+        if data.pop("skip_connections", False):
+            data["stack"] = "deep"
+        return data
+
+
+def shorthands() -> dict[str, dict[str, Any]]:
+    """``--model NAME`` for every registered cell, and for the stacks over one."""
+    names: dict[str, dict[str, Any]] = {name: {"cell": name} for name in cell_names()}
+    names.update({stack: {"stack": stack} for stack in STACKS if stack != "plain"})
+    return names
+
+
+def build_rnn(config: RNNConfig, spec: TaskSpec) -> nn.Module:
+    """The head for the task's kind over the layer stack ``config`` describes."""
+    builder = _HEADS.get(spec.kind)
+    if builder is None:
+        raise ValueError(f"model family 'rnn' has no model for tasks of kind {spec.kind!r}")
+    return builder(config, spec)
+
+
+def build_rnn_layers(config: RNNConfig, input_size: int) -> SequenceLayer:
+    """The layer stack ``config`` describes, reading ``input_size`` features."""
+    layers: SequenceLayer
+    common: dict[str, Any] = {
+        "num_layers": config.num_layers,
+        "dropout": config.dropout,
+        "fast": config.fast,
+        "cell_options": config.cell_options,
+    }
+    if config.stack == "dilated":
+        layers = build_dilated(
+            config.cell,
+            input_size,
+            config.hidden_size,
+            dilations=config.dilations,
+            residual=config.residual,
+            **common,
+        )
+    elif config.stack == "deep":
+        layers = build_deep_stacked(
+            config.cell,
+            input_size,
+            config.hidden_size,
+            bidirectional=config.bidirectional,
+            **common,
+        )
+    else:
+        layers = build_layers(
+            config.cell,
+            input_size,
+            config.hidden_size,
+            bidirectional=config.bidirectional,
+            residual=config.residual,
+            **common,
+        )
+    if config.chrono_delay is not None:
+        for module in layers.modules():
+            init = getattr(module, "chrono_init_", None)
+            if callable(init):
+                init(config.chrono_delay)
+    return layers
+
+
+def _head(config: RNNConfig, width: int, output_size: int) -> nn.Module | None:
+    return (
+        None if config.deep_output is None else DeepOutput(width, config.deep_output, output_size)
+    )
+
+
+def _seq2vec(config: RNNConfig, spec: TaskSpec) -> nn.Module:
+    layers = build_rnn_layers(config, spec.input_size)
+    return Seq2Vec(
+        layers, spec.output_size, head=_head(config, layers.output_size, spec.output_size)
+    )
+
+
+def _tagger(config: RNNConfig, spec: TaskSpec) -> nn.Module:
+    layers = build_rnn_layers(config, spec.input_size)
+    return Tagger(
+        layers, spec.output_size, head=_head(config, layers.output_size, spec.output_size)
+    )
+
+
+def _language_model(config: RNNConfig, spec: TaskSpec) -> nn.Module:
+    """``input_size`` tokens read, ``output_size`` predicted (fewer when the input has a start
+    symbol that is never a target)."""
+    layers = build_rnn_layers(config, config.embedding_size or config.hidden_size)
+    return LanguageModel(
+        spec.input_size,
+        layers,
+        dropout=config.dropout,
+        head=_head(config, layers.output_size, spec.output_size),
+        output_size=spec.output_size,
+    )
+
+
+def _generator(config: RNNConfig, spec: TaskSpec) -> nn.Module:
+    """vec->seq: ``input_size`` is the condition's width, ``output_size`` the vocabulary."""
+    condition = spec.input_size
+    width = (config.embedding_size or config.hidden_size) + (
+        condition if config.feed_condition else 0
+    )
+    layers = build_rnn_layers(config, width)
+    return ConditionalGenerator(
+        condition,
+        spec.output_size,
+        layers,
+        feed_condition=config.feed_condition,
+        dropout=config.dropout,
+        head=_head(config, layers.output_size, spec.output_size),
+    )
+
+
+def _encoder_decoder(config: RNNConfig, spec: TaskSpec) -> nn.Module:
+    """The encoder is the layer stack; the decoder is one ``cell`` of ``hidden_size``."""
+    if config.deep_output is not None:
+        raise ValueError("--deep-output does not apply to encoder-decoders")
+    embedding = config.embedding_size or config.hidden_size
+    encoder = build_rnn_layers(config, embedding)
+    options = config.cell_options
+    feed = make_cell(config.cell, 1, config.hidden_size, **options).output_size
+    decoder_cell = make_cell(
+        config.cell,
+        embedding + (feed if config.input_feeding else 0),
+        config.hidden_size,
+        **options,
+    )
+    if config.attention == "dot" and encoder.output_size != decoder_cell.output_size:
+        raise ValueError(
+            f"dot attention needs encoder outputs ({encoder.output_size}) as wide as the "
+            f"decoder's ({decoder_cell.output_size}); use --attention general or additive, "
+            "or a unidirectional encoder"
+        )
+    return EncoderDecoder(
+        spec.input_size,
+        spec.output_size,
+        encoder,
+        decoder_cell,
+        embedding,
+        attention=config.attention,
+        input_feeding=config.input_feeding,
+        dropout=config.dropout,
+        fast=config.fast,
+    )
+
+
+_HEADS: dict[str, Callable[[RNNConfig, TaskSpec], nn.Module]] = {
+    "classify": _seq2vec,
+    "regress": _seq2vec,
+    "tag": _tagger,
+    "lm": _language_model,
+    "vec2seq": _generator,
+    "seq2seq": _encoder_decoder,
+}
+
+register_model(
+    "rnn",
+    "recurrent layers of any registered cell (--model CELL, or --model dilated --cell CELL)",
+    RNNConfig,
+    build_rnn,
+    shorthands,
+)
