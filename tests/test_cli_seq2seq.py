@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import rnnlab
-from rnnlab import ModelConfig, RunConfig, TaskOptions, TrainConfig
+from rnnlab import RNNConfig, RunConfig, TaskOptions, TrainConfig
 from rnnlab.cli import main, read_input_lines
 from rnnlab.training import run as run_module
 
@@ -130,7 +130,7 @@ def test_scheduled_sampling_trains_an_encoder_decoder(tmp_path: Path) -> None:
     config = RunConfig(
         task="reverse",
         task_options=TaskOptions(T=4),
-        model=ModelConfig(cell="gru", hidden_size=16, embedding_size=8, bidirectional=True),
+        model=RNNConfig(cell="gru", hidden_size=16, embedding_size=8, bidirectional=True),
         train=TrainConfig(
             steps=4, batch_size=8, eval_every=4, scheduled_sampling="linear", ss_k=1.0, ss_c=0.1
         ),
@@ -147,7 +147,7 @@ def test_reverse_is_learned_with_attention(tmp_path: Path) -> None:
     config = RunConfig(
         task="reverse",
         task_options=TaskOptions(T=8),
-        model=ModelConfig(
+        model=RNNConfig(
             cell="gru",
             hidden_size=48,
             embedding_size=16,

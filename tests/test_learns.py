@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import rnnlab
-from rnnlab import ModelConfig, RunConfig, TaskOptions, TrainConfig
+from rnnlab import RNNConfig, RunConfig, TaskOptions, TrainConfig
 
 pytestmark = pytest.mark.slow
 
@@ -16,7 +16,7 @@ def test_lstm_learns_adding_short(tmp_path: Path) -> None:
     config = RunConfig(
         task="adding",
         task_options=TaskOptions(T=10),
-        model=ModelConfig(cell="lstm", hidden_size=32),
+        model=RNNConfig(cell="lstm", hidden_size=32),
         train=TrainConfig(steps=600, batch_size=64, lr=1e-2, eval_every=200),
     )
     summary = rnnlab.train(config, tmp_path, progress=False)
@@ -28,7 +28,7 @@ def test_gru_learns_copy_short(tmp_path: Path) -> None:
     config = RunConfig(
         task="copy",
         task_options=TaskOptions(T=3),
-        model=ModelConfig(cell="gru", hidden_size=64),
+        model=RNNConfig(cell="gru", hidden_size=64),
         train=TrainConfig(steps=600, batch_size=64, lr=1e-2, eval_every=200),
     )
     summary = rnnlab.train(config, tmp_path, progress=False)
@@ -41,7 +41,7 @@ def test_gru_learns_copy_short(tmp_path: Path) -> None:
 def test_gru_learns_mnist1d(tmp_path: Path) -> None:
     config = RunConfig(
         task="mnist1d",
-        model=ModelConfig(cell="gru", hidden_size=64),
+        model=RNNConfig(cell="gru", hidden_size=64),
         train=TrainConfig(steps=300, batch_size=64, lr=3e-3, eval_every=300),
     )
     summary = rnnlab.train(config, tmp_path, progress=False)
@@ -52,7 +52,7 @@ def test_bidirectional_stacked_elman_beats_chance_on_adding(tmp_path: Path) -> N
     config = RunConfig(
         task="adding",
         task_options=TaskOptions(T=6),
-        model=ModelConfig(
+        model=RNNConfig(
             cell="elman", hidden_size=32, num_layers=2, bidirectional=True, residual=True
         ),
         train=TrainConfig(steps=400, batch_size=64, lr=3e-3, eval_every=200),
@@ -64,7 +64,7 @@ def test_bidirectional_stacked_elman_beats_chance_on_adding(tmp_path: Path) -> N
 def test_gru_learns_to_spell_codes(tmp_path: Path) -> None:
     config = RunConfig(
         task="code2seq",
-        model=ModelConfig(cell="gru", hidden_size=64, feed_condition=True),
+        model=RNNConfig(cell="gru", hidden_size=64, feed_condition=True),
         train=TrainConfig(steps=400, batch_size=64, lr=3e-3, eval_every=400),
     )
     summary = rnnlab.train(config, tmp_path, progress=False)
@@ -76,7 +76,7 @@ def test_gru_learns_to_spell_codes(tmp_path: Path) -> None:
 def test_lstm_generator_uses_the_history_of_mnist1d_signals(tmp_path: Path) -> None:
     config = RunConfig(
         task="mnist1d-gen",
-        model=ModelConfig(cell="lstm", hidden_size=32, feed_condition=True),
+        model=RNNConfig(cell="lstm", hidden_size=32, feed_condition=True),
         train=TrainConfig(steps=150, batch_size=64, lr=1e-2, eval_every=150),
     )
     summary = rnnlab.train(config, tmp_path, progress=False)

@@ -12,7 +12,7 @@ from typing import Any
 
 from rnnlab.cells.registry import cell_entry, cell_names
 from rnnlab.models.attention import ATTENTIONS
-from rnnlab.models.build import STACKS
+from rnnlab.models.rnn import STACKS
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.registry import TaskOptions, build_task, task_entry, task_names
 from rnnlab.training.checkpoint import CheckpointError
@@ -21,16 +21,15 @@ from rnnlab.training.resolve import resolve_config
 
 # CLI flag -> (section, field) of RunConfig
 _MODEL_FLAGS = {
-    "model": "cell",
+    "model": "model",
     "hidden": "hidden_size",
     "layers": "num_layers",
     "bidirectional": "bidirectional",
     "dropout": "dropout",
     "residual": "residual",
     "chrono": "chrono_delay",
-    "cell": "inner_cell",
+    "cell": "cell",
     "dilations": "dilations",
-    "skip_connections": "skip_connections",
     "deep_output": "deep_output",
     "feed_condition": "feed_condition",
     "embedding": "embedding_size",
@@ -46,7 +45,6 @@ _PARAMS_FLAGS = {
         "layers",
         "cell",
         "dilations",
-        "skip_connections",
         "deep_output",
     )
 }
@@ -98,6 +96,8 @@ def _config_from_flags(task_name: str, task: Task, args: argparse.Namespace) -> 
         model["feed_condition"] = False
     if args.unidirectional:
         model["bidirectional"] = False
+    if args.skip_connections:
+        model["stack"] = "deep"
     return resolve_config(task_name, task, _task_options(args), model, train)
 
 
@@ -139,7 +139,8 @@ def _positive_float(text: str) -> float:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rnnlab.training.loop import read_config, train
+    from rnnlab.training.loop import train
+    from rnnlab.training.run_folder import read_config
 
     if args.resume:
         if args.out is None:
@@ -210,43 +211,49 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _eval_text(run: Any, path: str, device: str) -> dict[str, float]:
     """``bpc`` and ``loss`` (nats per character) of a language model run on a text file."""
-    import math
 
+    from rnnlab.tasks.base import stream_metrics
     from rnnlab.tasks.charlm import stream_batch
     from rnnlab.tasks.corpora import read_text_file
     from rnnlab.tasks.vocab import CharVocab
-    from rnnlab.training.evaluate import evaluate_streams
+    from rnnlab.training.evaluate import ModelEvaluator, evaluating
 
-    if run.kind != "lm" or "vocab" not in run.task_info:
-        raise ValueError(f"--data evaluates language models; run {run.run_dir} is {run.kind!r}")
+    if "vocab" not in run.task_info:
+        raise ValueError(
+            f"--data evaluates language models; run {run.run_dir} is {run.spec.kind!r}"
+        )
     vocab = CharVocab.from_json(run.task_info["vocab"])
     ids = vocab.encode(read_text_file(path))
     chunk = int(run.config.task_options.T or 256)
-    loss = evaluate_streams(run.model, stream_batch(ids), chunk, device)
+    with evaluating(run.model):
+        metrics = stream_metrics(ModelEvaluator(run.model, device=device), stream_batch(ids), chunk)
     unknown = int((ids == vocab.unk).sum())
-    return {"loss": loss, "bpc": loss / math.log(2), "chars": int(ids.numel()), "unknown": unknown}
+    return {**metrics, "chars": int(ids.numel()), "unknown": unknown}
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
     from rnnlab.decoding import greedy_iter, sample_iter
-    from rnnlab.models.language import LanguageModel
+    from rnnlab.models.base import TokenGenerator
+    from rnnlab.tasks.base import Batch
     from rnnlab.tasks.vocab import CharVocab
     from rnnlab.training.run import load
 
     run = load(args.run_dir, device=args.device)
-    if run.kind == "vec2seq":
+    if "generation" in run.task_info.get("metadata", {}):
         return _sample_conditional(run, args)
     given = [f for f in ("condition", "out") if getattr(args, f) is not None]
     given += ["num"] if args.num != 1 else []
     if given:
         raise ValueError(
-            f"--{given[0]} applies to vec->seq runs; run {args.run_dir} is {run.kind!r}"
+            f"--{given[0]} applies to vec->seq runs; run {args.run_dir} is {run.spec.kind!r}"
         )
     model = run.model
-    if not isinstance(model, LanguageModel) or "vocab" not in run.task_info:
-        raise ValueError(f"run {args.run_dir} is not a language model (task kind {run.kind!r})")
+    if not isinstance(model, TokenGenerator) or "vocab" not in run.task_info:
+        raise ValueError(
+            f"run {args.run_dir} is not a language model (task kind {run.spec.kind!r})"
+        )
     vocab = CharVocab.from_json(run.task_info["vocab"])
     prompt = args.prompt if args.prompt else "\n"
     ids = vocab.encode(prompt).to(args.device).unsqueeze(0)  # (1, P)
@@ -254,9 +261,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     with torch.no_grad():
         state = None
         if ids.shape[1] > 1:  # read the prompt but its last token, which starts sampling
-            _, state = model.forward_with_state(ids[:, :-1])
+            _, state = run.model(Batch(ids[:, :-1]))
         if state is None:
-            state = model.initial_state(1, device=args.device)
+            lm: Any = run.model
+            state = lm.initial_state(1, device=args.device)
         sys.stdout.write(prompt if args.prompt else "")
         tokens = (
             greedy_iter(model.step, state, ids[:, -1], args.length or 500)
@@ -319,17 +327,18 @@ def cmd_params(args: argparse.Namespace) -> int:
     options = TaskOptions(T=args.T, data=args.data, download=args.download)
     task = build_task(args.task, options)
     model = {f: getattr(args, flag) for flag, f in _PARAMS_FLAGS.items()}
+    if args.skip_connections:
+        model["stack"] = "deep"
     config = resolve_config(
         args.task, task, options, {k: v for k, v in model.items() if v is not None}
     ).model
-    sizes = (task.kind, task.input_size, task.output_size)
     if args.target is not None:
         if args.hidden is not None:
             raise ValueError("give --hidden (count its parameters) or --target, not both")
-        hidden = hidden_size_for(config, *sizes, args.target)
+        hidden = hidden_size_for(config, task.spec, args.target)
         config = dataclasses.replace(config, hidden_size=hidden)
-    params = count_model_parameters(config, *sizes)
-    name = config.cell + (f"({config.inner_cell})" if config.inner_cell else "")
+    params = count_model_parameters(config, task.spec)
+    name = config.name
     result = {
         "task": args.task,
         "model": name,

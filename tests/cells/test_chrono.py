@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from rnnlab.cells import GRUCell, LSTMCell
-from rnnlab.models import ModelConfig, build_model
+from rnnlab.models import RNNConfig, build_model
+from rnnlab.tasks.spec import TaskSpec
 
 
 def test_lstm_chrono_biases() -> None:
@@ -36,13 +37,17 @@ def test_gru_chrono_biases() -> None:
 
 def test_chrono_through_model_config_leaves_other_cells_alone() -> None:
     torch.manual_seed(0)
-    model = build_model(ModelConfig(cell="lstm", hidden_size=8, chrono_delay=30), "tag", 2, 3)
+    model = build_model(
+        RNNConfig(cell="lstm", hidden_size=8, chrono_delay=30), TaskSpec("tag", 2, 3)
+    )
     b_f = model.layers.cell.bias_ih[8:16].detach()
     assert float(b_f.min()) >= 0.0 and float(b_f.std()) > 0.0
     torch.manual_seed(0)
-    plain = build_model(ModelConfig(cell="elman", hidden_size=8), "tag", 2, 3)
+    plain = build_model(RNNConfig(cell="elman", hidden_size=8), TaskSpec("tag", 2, 3))
     torch.manual_seed(0)
-    chrono = build_model(ModelConfig(cell="elman", hidden_size=8, chrono_delay=30), "tag", 2, 3)
+    chrono = build_model(
+        RNNConfig(cell="elman", hidden_size=8, chrono_delay=30), TaskSpec("tag", 2, 3)
+    )
     for a, b in zip(plain.parameters(), chrono.parameters(), strict=True):
         assert torch.equal(a, b)
 

@@ -6,15 +6,16 @@ import pytest
 import torch
 
 from rnnlab.decoding import beam_search, decode_sources, greedy
-from rnnlab.models.build import ModelConfig, build_model
+from rnnlab.models import RNNConfig, build_model
 from rnnlab.tasks.seq2seq import collate_sources
+from rnnlab.tasks.spec import TaskSpec
 from rnnlab.tasks.tokens import BOS, EOS
 
 
 def _model() -> torch.nn.Module:
     torch.manual_seed(0)
-    config = ModelConfig(cell="gru", hidden_size=8, embedding_size=6, bidirectional=True)
-    return build_model(config, "seq2seq", 12, 9).double().eval()
+    config = RNNConfig(cell="gru", hidden_size=8, embedding_size=6, bidirectional=True)
+    return build_model(config, TaskSpec("seq2seq", 12, 9)).double().eval()
 
 
 def _sources() -> list[list[int]]:

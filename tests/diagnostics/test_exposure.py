@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 import rnnlab
-from rnnlab import ModelConfig, RunConfig, TaskOptions, TrainConfig
+from rnnlab import RNNConfig, RunConfig, TaskOptions, TrainConfig
 from rnnlab.decoding import StepFn
 from rnnlab.diagnostics import ExposureCurve, exposure_bias, kl_to_model
 from rnnlab.diagnostics.commands import diagnose_exposure
@@ -133,7 +133,7 @@ def tiny_run(tmp_path: Path, name: str, task: str, T: int) -> Path:
     config = RunConfig(
         task=task,
         task_options=TaskOptions(T=T),
-        model=ModelConfig(cell="gru", hidden_size=8),
+        model=RNNConfig(cell="gru", hidden_size=8),
         train=TrainConfig(steps=4, batch_size=8, eval_every=4),
     )
     rnnlab.train(config, tmp_path / name, progress=False)

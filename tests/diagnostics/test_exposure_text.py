@@ -14,7 +14,7 @@ from scipy.spatial.distance import jensenshannon
 from torch import Tensor
 
 import rnnlab
-from rnnlab import ModelConfig, RunConfig, TaskOptions, TrainConfig
+from rnnlab import RNNConfig, RunConfig, TaskOptions, TrainConfig
 from rnnlab.cli import main
 from rnnlab.diagnostics.commands import diagnose_exposure
 from rnnlab.diagnostics.exposure_text import js_divergence, ngram_ids, text_exposure
@@ -121,7 +121,7 @@ def tiny_charlm(tmp_path: Path, name: str, **train: object) -> Path:
     config = RunConfig(
         task="charlm",
         task_options=TaskOptions(T=8, data=str(corpus)),
-        model=ModelConfig(cell="gru", hidden_size=8),
+        model=RNNConfig(cell="gru", hidden_size=8),
         train=TrainConfig(steps=4, batch_size=4, eval_every=4, **train),  # type: ignore[arg-type]
     )
     rnnlab.train(config, tmp_path / name, progress=False)
@@ -152,7 +152,7 @@ def test_exact_and_text_runs_do_not_mix(tmp_path: Path) -> None:
     config = RunConfig(
         task="hmm",
         task_options=TaskOptions(T=6),
-        model=ModelConfig(cell="gru", hidden_size=8),
+        model=RNNConfig(cell="gru", hidden_size=8),
         train=TrainConfig(steps=2, batch_size=4, eval_every=2),
     )
     rnnlab.train(config, hmm, progress=False)

@@ -22,6 +22,7 @@ from rnnlab.layers import (
     layer_trajectories,
 )
 from rnnlab.models import Seq2Vec
+from rnnlab.tasks.base import Batch
 
 F64 = torch.float64
 B, T, D, H = 3, 6, 2, 4
@@ -185,7 +186,7 @@ def test_summary_is_each_layers_summary() -> None:
         w = sub.output_size
         torch.testing.assert_close(s[:, l * w : (l + 1) * w], sub.summary(parts[l], lengths))
     model = Seq2Vec(layer, 5).to(F64)
-    assert model(x, lengths).shape == (B, 5)
+    assert model(Batch(x, None, lengths))[0].shape == (B, 5)
 
 
 def test_dropout_only_between_layers() -> None:

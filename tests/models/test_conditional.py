@@ -7,21 +7,32 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from rnnlab.cells import cell_names
 from rnnlab.cells.base import map_state
 from rnnlab.decoding import beam_search, generate, greedy
-from rnnlab.models import ConditionalGenerator, ConditionalState, ModelConfig, build_model
-from rnnlab.models.build import model_names
+from rnnlab.models import (
+    ConditionalGenerator,
+    ConditionalState,
+    RNNConfig,
+    build_model,
+)
+from rnnlab.tasks.base import Batch
+from rnnlab.tasks.spec import TaskSpec
 
 C, V, T = 5, 7, 9
 
 
 def make(cell: str = "lstm", feed: bool = False, layers: int = 1) -> ConditionalGenerator:
     torch.manual_seed(0)
-    inner = "gru" if cell == "dilated" else None
-    config = ModelConfig(
-        cell=cell, inner_cell=inner, hidden_size=8, num_layers=layers, feed_condition=feed
+    stack = "dilated" if cell == "dilated" else "plain"
+    config = RNNConfig(
+        cell="gru" if cell == "dilated" else cell,
+        stack=stack,
+        hidden_size=8,
+        num_layers=layers,
+        feed_condition=feed,
     )
-    model = build_model(config, "vec2seq", C, V)
+    model = build_model(config, TaskSpec("vec2seq", C, V))
     assert isinstance(model, ConditionalGenerator)
     return model.double().eval()
 
@@ -55,18 +66,20 @@ def stepwise_logits(model: ConditionalGenerator, c: torch.Tensor, y: torch.Tenso
 def test_teacher_forced_forward_equals_stepwise(cell: str, feed: bool, layers: int) -> None:
     model = make(cell, feed, layers)
     c, y = conditions(), targets()
-    full = model(c, y)  # (B, T, V)
+    full = model(Batch(c, y))[0]  # (B, T, V)
     assert full.shape == (3, T, V)
     torch.testing.assert_close(full, stepwise_logits(model, c, y), rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("cell", model_names())
+@pytest.mark.parametrize("cell", [*cell_names(), "dilated"])
 def test_every_cell_is_conditioned_and_steps_like_forward(cell: str) -> None:
     model = make(cell, feed=True)
     c, y = conditions(2), targets(2)
-    torch.testing.assert_close(model(c, y), stepwise_logits(model, c, y), rtol=1e-8, atol=1e-8)
+    torch.testing.assert_close(
+        model(Batch(c, y))[0], stepwise_logits(model, c, y), rtol=1e-8, atol=1e-8
+    )
     # the condition reaches the first prediction through the state
-    first = model(c, y)[:, 0]
+    first = model(Batch(c, y))[0][:, 0]
     assert not torch.allclose(first[0], first[1])
 
 
@@ -92,7 +105,7 @@ def test_bridge_skips_integer_state_and_gets_gradients() -> None:
     assert len(counters) == 1 and int(counters[0].abs().sum()) == 0  # left at its initial 0
     lstm = make("lstm").train()
     c, y = conditions(), targets()
-    F.cross_entropy(lstm(c, y).flatten(0, 1), y.flatten()).backward()
+    F.cross_entropy(lstm(Batch(c, y))[0].flatten(0, 1), y.flatten()).backward()
     for linear in lstm.bridge.maps:
         assert float(linear.weight.grad.abs().sum()) > 0  # type: ignore[union-attr]
 
@@ -108,14 +121,14 @@ def test_feed_condition_reaches_every_step() -> None:
         model = make("gru", feed=feed)
         assert model.layers.input_size == 8 + (C if feed else 0)
         model.layers.register_forward_hook(record)
-        model(c, y)
+        model(Batch(c, y))[0]
         if feed:  # the layers read [E[x_{t-1}]; c] at every step
             torch.testing.assert_close(seen["input"][..., 8:], c.unsqueeze(1).expand(-1, T, -1))
         # same layer state, other condition: only a fed condition changes the logits
         state = model.initial_state(c)
         other = ConditionalState(state.layers, c.flip(0))
-        a = model.forward_with_state(y, state)[0]
-        b = model.forward_with_state(y, other)[0]
+        a = model.read(y, state)[0]
+        b = model.read(y, other)[0]
         assert torch.allclose(a, b) != feed
 
 
@@ -129,7 +142,7 @@ def test_decoders_from_a_condition() -> None:
     assert int(first.min()) >= 0 and int(first.max()) < V  # the start symbol is never emitted
     best = generate(model, c, T, greedy_decoding=True)
     # greedy tokens are the argmax of the teacher-forced logits on themselves
-    assert torch.equal(model(c, best).argmax(-1), best)
+    assert torch.equal(model(Batch(c, best))[0].argmax(-1), best)
     direct = greedy(model.step, model.initial_state(c), model.start(4), T)
     assert torch.equal(best, direct)
 
@@ -153,10 +166,10 @@ def test_bad_input_is_a_one_line_error() -> None:
     with pytest.raises(ValueError, match="condition must have shape"):
         model.initial_state(torch.zeros(5))
     with pytest.raises(ValueError, match=r"token ids must lie in \[0, 7\)"):
-        model(conditions(), torch.full((3, 4), V))  # the start symbol is not a target
+        model(Batch(conditions(), torch.full((3, 4), V)))  # the start symbol is not a target
     with pytest.raises(ValueError, match="tokens must be a"):
-        model(conditions(), None)  # type: ignore[arg-type]
+        model(Batch(conditions(), None))
     with pytest.raises(ValueError, match="rows"):
-        model(conditions(2), targets(3))
+        model(Batch(conditions(2), targets(3)))[0]
     with pytest.raises(ValueError, match="bidirectional"):
-        build_model(ModelConfig(cell="gru", bidirectional=True), "vec2seq", C, V)
+        build_model(RNNConfig(cell="gru", bidirectional=True), TaskSpec("vec2seq", C, V))

@@ -8,6 +8,7 @@ from torch import nn
 
 from rnnlab.layers import build_deep_stacked, build_layers
 from rnnlab.models import DeepOutput, Seq2Vec, Tagger
+from rnnlab.tasks.base import Batch
 
 B, T, D, H = 3, 5, 2, 6
 
@@ -32,10 +33,10 @@ def test_models_take_it_as_their_head() -> None:
     layers = build_layers("gru", D, H)
     model = Seq2Vec(layers, 3, head=DeepOutput(H, 16, 3))
     assert isinstance(model.head, DeepOutput)
-    assert model(x, lengths).shape == (B, 3)
+    assert model(Batch(x, None, lengths))[0].shape == (B, 3)
     deep = build_deep_stacked("lstm", D, H, num_layers=2)
     tagger = Tagger(deep, 7, head=DeepOutput(deep.output_size, 16, 7, dropout=0.1))
-    assert tagger(x, lengths).shape == (B, T, 7)
+    assert tagger(Batch(x, None, lengths))[0].shape == (B, T, 7)
     assert isinstance(Tagger(layers, 7).head, nn.Linear)  # unchanged default
 
 

@@ -7,34 +7,35 @@ import json
 import pytest
 
 from rnnlab.cli import main
-from rnnlab.models.build import ModelConfig
+from rnnlab.models import RNNConfig
 from rnnlab.models.params import count_model_parameters, hidden_size_for
+from rnnlab.tasks.spec import TaskSpec
 
 
 def test_counts_follow_the_formulas() -> None:
     V, H = 11, 7
     # embedding V x H, LSTM 4 (H x H + H x H + 2 H), head H x V + V
-    lm = count_model_parameters(ModelConfig("lstm", hidden_size=H), "lm", V, V)
+    lm = count_model_parameters(RNNConfig("lstm", hidden_size=H), TaskSpec("lm", V, V))
     assert lm == V * H + 4 * (2 * H * H + 2 * H) + H * V + V
     # GRU 3 (H x D + H x H + 2 H) and a linear head to one value
-    gru = count_model_parameters(ModelConfig("gru", hidden_size=128), "regress", 2, 1)
+    gru = count_model_parameters(RNNConfig("gru", hidden_size=128), TaskSpec("regress", 2, 1))
     assert gru == 3 * (128 * 2 + 128 * 128 + 2 * 128) + 128 + 1
 
 
 @pytest.mark.parametrize("cell", ["mlstm", "mrnn", "gru"])
 def test_hidden_size_for_is_the_closest(cell: str) -> None:
-    target = count_model_parameters(ModelConfig("lstm", hidden_size=20), "lm", 11, 11)
-    config = ModelConfig(cell)
-    h = hidden_size_for(config, "lm", 11, 11, target)
+    target = count_model_parameters(RNNConfig("lstm", hidden_size=20), TaskSpec("lm", 11, 11))
+    config = RNNConfig(cell)
+    h = hidden_size_for(config, TaskSpec("lm", 11, 11), target)
 
     def gap(hidden: int) -> int:
-        sized = ModelConfig(cell, hidden_size=hidden)
-        return abs(count_model_parameters(sized, "lm", 11, 11) - target)
+        sized = RNNConfig(cell, hidden_size=hidden)
+        return abs(count_model_parameters(sized, TaskSpec("lm", 11, 11)) - target)
 
     assert gap(h) <= gap(h - 1) and gap(h) <= gap(h + 1)
-    assert hidden_size_for(config, "lm", 11, 11, 1) == 1
+    assert hidden_size_for(config, TaskSpec("lm", 11, 11), 1) == 1
     with pytest.raises(ValueError, match="target must be a positive integer, got 0"):
-        hidden_size_for(config, "lm", 11, 11, 0)
+        hidden_size_for(config, TaskSpec("lm", 11, 11), 0)
 
 
 def test_params_cli(capsys: pytest.CaptureFixture[str]) -> None:

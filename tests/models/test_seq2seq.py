@@ -7,13 +7,14 @@ import pytest
 import torch
 
 from rnnlab.decoding import beam_search, greedy
-from rnnlab.models.build import ModelConfig, build_model
+from rnnlab.models import RNNConfig, build_model
 from rnnlab.models.seq2seq import BOS as MODEL_BOS
 from rnnlab.models.seq2seq import IGNORE_INDEX as MODEL_IGNORE
 from rnnlab.models.seq2seq import PAD as MODEL_PAD
 from rnnlab.models.seq2seq import EncoderDecoder, Seq2SeqState
 from rnnlab.tasks.base import IGNORE_INDEX
 from rnnlab.tasks.seq2seq import collate
+from rnnlab.tasks.spec import TaskSpec
 from rnnlab.tasks.tokens import BOS, EOS, PAD
 
 V_SRC, V_TGT = 11, 9
@@ -27,7 +28,7 @@ def _model(
     dtype: torch.dtype = torch.float64,
 ) -> EncoderDecoder:
     torch.manual_seed(0)
-    config = ModelConfig(
+    config = RNNConfig(
         cell=cell,
         hidden_size=6,
         embedding_size=5,
@@ -35,7 +36,7 @@ def _model(
         attention=attention,
         input_feeding=input_feeding,
     )
-    model = build_model(config, "seq2seq", V_SRC, V_TGT)
+    model = build_model(config, TaskSpec("seq2seq", V_SRC, V_TGT))
     assert isinstance(model, EncoderDecoder)
     return model.to(dtype).eval()
 
@@ -62,7 +63,7 @@ CASES = [
 def test_teacher_forcing_equals_stepping(attention: str, feeding: bool) -> None:
     model = _model(attention, input_feeding=feeding, bidirectional=attention != "dot")
     batch = _batch()
-    logits = model(batch.x, batch.lengths, batch.y)  # (B, T, V)
+    logits = model(batch)[0]  # (B, T, V)
     assert logits.shape == (3, batch.y.shape[1], V_TGT)
     state = model.encode(batch.x, batch.lengths)
     inputs = model.decoder_inputs(batch.y)
@@ -82,9 +83,7 @@ def test_padding_content_does_not_change_outputs(attention: str) -> None:
     noisy = batch.x.clone()
     pad = torch.arange(noisy.shape[1]).unsqueeze(0) >= batch.lengths.unsqueeze(1)
     noisy[pad] = torch.randint(4, V_SRC, (int(pad.sum()),))
-    torch.testing.assert_close(
-        model(batch.x, batch.lengths, batch.y), model(noisy, batch.lengths, batch.y)
-    )
+    torch.testing.assert_close(model(batch)[0], model.teacher_forced(noisy, batch.lengths, batch.y))
     state = model.encode(batch.x, batch.lengths)
     _, state = model.step(torch.full((3,), BOS), state)
     if attention != "none":
@@ -94,11 +93,13 @@ def test_padding_content_does_not_change_outputs(attention: str) -> None:
 def test_rows_are_independent() -> None:
     model = _model()
     batch = _batch()
-    whole = model(batch.x, batch.lengths, batch.y)
+    whole = model(batch)[0]
     assert batch.lengths is not None
     for b in range(3):
         L = int(batch.lengths[b])
-        one = model(batch.x[b : b + 1, :L], batch.lengths[b : b + 1], batch.y[b : b + 1])
+        one = model.teacher_forced(
+            batch.x[b : b + 1, :L], batch.lengths[b : b + 1], batch.y[b : b + 1]
+        )
         torch.testing.assert_close(one, whole[b : b + 1])
 
 
@@ -106,7 +107,7 @@ def test_rows_are_independent() -> None:
 def test_any_cell_decodes(cell: str) -> None:
     model = _model(cell=cell)
     batch = _batch()
-    logits = model(batch.x, batch.lengths, batch.y)
+    logits = model(batch)[0]
     state = model.encode(batch.x, batch.lengths)
     # the bridge initialises every real state matrix from the encoder (not zeros)
     assert all(float(t.detach().abs().sum()) > 0 for t in state.cell if t.is_floating_point())
@@ -145,7 +146,7 @@ def test_decoding_protocol_greedy_and_beam_with_attention() -> None:
 def test_training_backward_reaches_every_parameter() -> None:
     model = _model(dtype=torch.float32).train()
     batch = _batch()
-    logits = model(batch.x, batch.lengths, batch.y)
+    logits = model(batch)[0]
     loss = torch.nn.functional.cross_entropy(
         logits.flatten(0, 1), batch.y.flatten(), ignore_index=IGNORE_INDEX
     )
@@ -158,7 +159,7 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match="dot attention needs encoder outputs"):
         _model("dot", bidirectional=True)
     with pytest.raises(ValueError, match="unknown attention"):
-        ModelConfig(attention="luong")
+        RNNConfig(attention="luong")
     model = _model()
     batch = _batch()
     with pytest.raises(ValueError, match="source ids must lie"):
@@ -166,7 +167,7 @@ def test_errors() -> None:
     with pytest.raises(ValueError, match="token ids of shape"):
         model.encode(batch.x.float(), batch.lengths)
     with pytest.raises(ValueError, match="one target per source"):
-        model(batch.x, batch.lengths, batch.y[:2])
+        model.teacher_forced(batch.x, batch.lengths, batch.y[:2])
 
 
 def test_selected_rows_share_the_memory_and_decode_the_same() -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnlab.models import ConditionalGenerator, ModelConfig, build_model
+from rnnlab.models import ConditionalGenerator, RNNConfig, build_model
 from rnnlab.tasks import build_task
 from rnnlab.tasks.code2seq import Code2SeqTask, CodeSpelling
+from rnnlab.tasks.spec import TaskSpec
 
 
 def test_spelling_reads_the_bits_in_a_fixed_order() -> None:
@@ -42,7 +43,7 @@ def test_task_layout_and_exact_metric() -> None:
     assert (task.kind, task.input_size, task.output_size, task.baseline) == ("vec2seq", 16, 4, 2.0)
     assert task.metadata["generation"] == {"condition": "vector", "size": 16, "length": 8}
     torch.manual_seed(0)
-    model = build_model(ModelConfig(cell="gru", hidden_size=8), "vec2seq", 16, 4)
+    model = build_model(RNNConfig(cell="gru", hidden_size=8), TaskSpec("vec2seq", 16, 4))
     assert isinstance(model, ConditionalGenerator)
     assert task.model_metrics(model, "val", "cpu")["exact"] < 0.01  # untrained: 4^-8 by chance
     # a model that outputs the right symbol with certainty is exact

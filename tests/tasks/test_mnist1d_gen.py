@@ -7,11 +7,12 @@ import math
 import pytest
 import torch
 
-from rnnlab.models import ModelConfig, build_model
+from rnnlab.models import RNNConfig, build_model
 from rnnlab.tasks import MNIST1DTask, TaskOptions, build_task
 from rnnlab.tasks.mnist1d_gen import MNIST1DGenTask, class_condition, histogram_bits
 from rnnlab.tasks.quantise import UniformQuantiser
 from rnnlab.tasks.rocket import RocketClassifier
+from rnnlab.tasks.spec import TaskSpec
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,7 @@ def test_fidelity_classifier_is_accurate_on_real_signals(task: MNIST1DGenTask) -
 
 def test_fidelity_of_a_model_is_deterministic(task: MNIST1DGenTask) -> None:
     torch.manual_seed(0)
-    model = build_model(ModelConfig(cell="gru", hidden_size=8), "vec2seq", 10, 32)
+    model = build_model(RNNConfig(cell="gru", hidden_size=8), TaskSpec("vec2seq", 10, 32))
     first = task.model_metrics(model, "val", "cpu")
     assert first == task.model_metrics(model, "val", "cpu")
     assert 0.0 <= first["fidelity"] <= 1.0

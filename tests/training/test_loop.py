@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import rnnlab
-from rnnlab import ModelConfig, RunConfig, TaskOptions, TrainConfig
+from rnnlab import RNNConfig, RunConfig, TaskOptions, TrainConfig
 from rnnlab.cells import HMRNNCell
 from rnnlab.training.checkpoint import CheckpointError
 
@@ -18,7 +18,7 @@ def tiny_config(steps: int = 30, **train: object) -> RunConfig:
     return RunConfig(
         task="copy",
         task_options=TaskOptions(T=5),
-        model=ModelConfig(cell="gru", hidden_size=16),
+        model=RNNConfig(cell="gru", hidden_size=16),
         train=TrainConfig(steps=steps, batch_size=16, eval_every=10, **train),  # type: ignore[arg-type]
     )
 
@@ -125,7 +125,7 @@ def test_hmrnn_slope_anneals_over_the_time_budget(
     config = RunConfig(
         task="copy",
         task_options=TaskOptions(T=2),
-        model=ModelConfig(cell="hmrnn", hidden_size=4),
+        model=RNNConfig(cell="hmrnn", hidden_size=4),
         train=TrainConfig(steps=10**6, batch_size=4, eval_every=10**6, max_time=0.4),
     )
     summary = rnnlab.train(config, tmp_path, progress=False)

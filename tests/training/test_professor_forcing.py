@@ -12,10 +12,11 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 
 import rnnlab
-from rnnlab import ModelConfig, RunConfig, TaskOptions, TrainConfig
+from rnnlab import RNNConfig, RunConfig, TaskOptions, TrainConfig
 from rnnlab.cli import main
 from rnnlab.layers import build_layers
 from rnnlab.models import LanguageModel
+from rnnlab.tasks.base import Batch
 from rnnlab.training.professor_forcing import (
     Discriminator,
     ProfessorForcing,
@@ -56,7 +57,7 @@ def test_forward_hidden_matches_step_hidden_and_forward() -> None:
     lm = tiny_lm().double().eval()
     x = torch.randint(7, (3, 6))
     logits, hidden, _ = lm.forward_hidden(x)
-    torch.testing.assert_close(logits, lm(x))
+    torch.testing.assert_close(logits, lm(Batch(x))[0])
     state = None
     for t in range(6):
         z, h, state = lm.step_hidden(x[:, t], state)
@@ -92,7 +93,7 @@ def test_a_model_with_only_step_uses_its_state_as_behaviour() -> None:
     assert behaviour_size(model) == 12  # LSTM (h, c)
     x = torch.randint(7, (2, 5))
     logits, behaviour, state = teacher_forced_run(model, x)
-    torch.testing.assert_close(logits, lm(x))
+    torch.testing.assert_close(logits, lm(Batch(x))[0])
     torch.testing.assert_close(behaviour[:, -1], torch.cat([state.h, state.c], -1))
 
 
@@ -129,7 +130,7 @@ def gradients(x: Tensor, weight: float | None) -> tuple[dict[str, Tensor], Tenso
     lm = tiny_lm(seed=4)
     adversarial = None
     if weight is None:
-        logits = lm(x)
+        logits = lm(Batch(x))[0]
     else:
         pf = ProfessorForcing(6, weight=weight, hidden_size=4, mlp_size=4, g_min_accuracy=0.0)
         logits, _, adversarial = pf.forward(lm, x)
@@ -158,7 +159,7 @@ def pf_config(steps: int) -> RunConfig:
     return RunConfig(
         task="hmm",
         task_options=TaskOptions(T=6),
-        model=ModelConfig(cell="gru", hidden_size=8),
+        model=RNNConfig(cell="gru", hidden_size=8),
         train=TrainConfig(
             steps=steps,
             batch_size=8,
@@ -217,6 +218,6 @@ def test_professor_forcing_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFi
     assert main([*both, "--out", str(tmp_path / "x")]) == 2
     assert "mutually exclusive" in capsys.readouterr().err
     assert main(["train", "copy", "--professor-forcing", "--out", str(tmp_path / "y")]) == 2
-    assert "generative task" in capsys.readouterr().err
+    assert "generative model" in capsys.readouterr().err
     assert main(["train", "hmm", "--professor-forcing", "--pf-weight", "-1"]) == 2
     assert "pf_weight" in capsys.readouterr().err

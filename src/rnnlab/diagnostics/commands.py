@@ -26,9 +26,9 @@ from rnnlab.diagnostics.plots import (
     plot_jacobian,
     plot_text_exposure,
 )
+from rnnlab.models.language import LanguageModel
 from rnnlab.models.registry import build_model
 from rnnlab.models.rnn import STACKS
-from rnnlab.models.language import LanguageModel
 from rnnlab.tasks.base import Batch, Task
 from rnnlab.tasks.charlm import CharLMTask
 from rnnlab.tasks.hmm import HMMTask

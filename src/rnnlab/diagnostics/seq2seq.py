@@ -149,7 +149,9 @@ def diagnose_length(
         run = load(run_dir)
         task = run.task()
         if not isinstance(task, Seq2SeqTask):
-            raise ValueError(f"run {run_dir} is not an encoder-decoder (task kind {run.spec.kind!r})")
+            raise ValueError(
+                f"run {run_dir} is not an encoder-decoder (task kind {run.spec.kind!r})"
+            )
         label = name if names.count(name) == 1 else str(run_dir)
         curves[label] = length_curve(run, task, split, beam, bucket_width, label)
     out = Path(out_dir)

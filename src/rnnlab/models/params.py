@@ -8,10 +8,9 @@ the hidden size whose model has about as many parameters as the reference;
 from __future__ import annotations
 
 import dataclasses
-
-from rnnlab.cells.base import check_positive
 from typing import Any
 
+from rnnlab.cells.base import check_positive
 from rnnlab.models.registry import build_model
 from rnnlab.tasks.spec import TaskSpec
 
@@ -26,7 +25,8 @@ def count_model_parameters(config: Any, spec: TaskSpec) -> int:
 
 def hidden_size_for(config: Any, spec: TaskSpec, target: int) -> int:
     """The hidden size whose model (``config`` with that ``hidden_size``) has the parameter
-    count closest to ``target``, for any family whose config has ``hidden_size`` (the smaller one on a tie).
+    count closest to ``target`` (the smaller one on a tie), for any family whose config
+    has ``hidden_size``.
 
     Example::
 

@@ -232,13 +232,20 @@ class StreamEvaluation(Task):
     eval_chunk: int = 256
 
     def evaluate(self, split: str, evaluator: Evaluator) -> dict[str, float]:
-        total, count = 0.0, 0
-        for piece, logits in evaluator.streams(self.split(split), self.eval_chunk):
-            y = piece.targets
-            total += float(F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum"))
-            count += y.numel()
-        loss = total / max(1, count)
-        return {"loss": loss, "bpc": loss / math.log(2)}
+        return stream_metrics(evaluator, self.split(split), self.eval_chunk)
+
+
+def stream_metrics(evaluator: Evaluator, data: Batch, chunk: int) -> dict[str, float]:
+    """``loss`` (mean next-token cross-entropy, nats) and ``bpc`` of a model over contiguous
+    streams ``data.x``/``data.y`` ``(S, N)``, read ``chunk`` steps at a time with the state
+    carried (every position is predicted from its whole stream prefix)."""
+    total, count = 0.0, 0
+    for piece, logits in evaluator.streams(data, chunk):
+        y = piece.targets
+        total += float(F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum"))
+        count += y.numel()
+    loss = total / max(1, count)
+    return {"loss": loss, "bpc": loss / math.log(2)}
 
 
 class GeneratedTask(Task):

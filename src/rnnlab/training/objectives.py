@@ -77,8 +77,8 @@ class TeacherForcing(Objective):
 def _generator(model: nn.Module, what: str) -> TokenGenerator:
     if not isinstance(model, TokenGenerator):
         raise ValueError(
-            f"{what} needs a model that generates token by token (step, teacher_tokens), "
-            f"not {type(model).__name__}"
+            f"{what} needs a generative model, one that emits tokens step by step (step, "
+            f"teacher_tokens), not {type(model).__name__}"
         )
     return model
 
