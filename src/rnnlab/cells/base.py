@@ -152,12 +152,6 @@ class Cell(nn.Module):
         return torch.zeros(batch, self.hidden_size, device=device, dtype=dtype)
 
 
-def check_positive(name: str, value: int) -> None:
-    """Raise a one-line ``ValueError`` unless ``value`` is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 def check_chrono(max_delay: int) -> None:
     """Chrono initialisation draws from ``U(1, max_delay - 1)``: it needs ``max_delay > 2``."""
     if isinstance(max_delay, bool) or not isinstance(max_delay, int) or max_delay <= 2:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.base import Cell, State, check_positive
+from rnnlab._checks import check_positive
+from rnnlab.cells.base import Cell, State
 
 if TYPE_CHECKING:  # layers import cells, never the reverse at run time
     from rnnlab.layers.recurrent import Recurrent

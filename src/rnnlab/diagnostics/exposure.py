@@ -40,7 +40,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnlab.cells.base import State, check_positive, map_state
+from rnnlab._checks import check_positive
+from rnnlab.cells.base import State, map_state
 from rnnlab.decoding import StepFn, sample
 from rnnlab.tasks.hmm import HMMProcess
 

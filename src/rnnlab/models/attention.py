@@ -29,7 +29,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.base import check_positive
+from rnnlab._checks import check_positive
 
 ATTENTIONS = ("none", "additive", "dot", "general")
 

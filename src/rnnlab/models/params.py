@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from rnnlab.cells.base import check_positive
+from rnnlab._checks import check_positive
 from rnnlab.models.build import ModelConfig, build_model
 
 MAX_HIDDEN = 1 << 16

@@ -34,7 +34,8 @@ from typing import Any, NamedTuple, cast
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.base import Cell, State, check_positive, map_state
+from rnnlab._checks import check_positive, check_unit_interval
+from rnnlab.cells.base import Cell, State, map_state
 from rnnlab.layers.base import SequenceLayer
 from rnnlab.layers.bidirectional import Bidirectional
 from rnnlab.layers.recurrent import _FUSED_CELLS, Recurrent
@@ -147,8 +148,7 @@ class EncoderDecoder(nn.Module):
             raise ValueError(
                 f"unknown attention {attention!r}; expected one of {', '.join(ATTENTIONS)}"
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        check_unit_interval("dropout", dropout)
         if encoder.input_size != embedding_size:
             raise ValueError(
                 f"the encoder reads {encoder.input_size} features, expected the embedding "

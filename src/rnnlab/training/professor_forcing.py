@@ -52,7 +52,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab.cells.base import State, check_positive
+from rnnlab._checks import check_positive, check_unit_interval
+from rnnlab.cells.base import State
 from rnnlab.diagnostics.gradflow import state_tensors
 from rnnlab.training.config import TrainConfig
 
@@ -258,8 +259,7 @@ class ProfessorForcing:
         if not lr > 0:
             raise ValueError(f"discriminator learning rate must be positive, got {lr}")
         for name, value in (("d_max_accuracy", d_max_accuracy), ("g_min_accuracy", g_min_accuracy)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1], got {value}")
+            check_unit_interval(name, value, closed=True)
         self.discriminator = Discriminator(behaviour_size, hidden_size, mlp_size).to(device)
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=lr)
         self.weight = weight
