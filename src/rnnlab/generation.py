@@ -21,11 +21,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rnnlab._io import atomic_write
 from rnnlab.decoding.conditional import generate
 from rnnlab.models.conditional import ConditionalGenerator
 from rnnlab.tasks.mnist1d_gen import class_condition
 from rnnlab.tasks.quantise import UniformQuantiser
-from rnnlab.training.checkpoint import atomic_write
 from rnnlab.training.run import TrainedRun
 
 

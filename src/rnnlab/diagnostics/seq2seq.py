@@ -15,9 +15,9 @@ from typing import Any
 from torch import Tensor
 
 from rnnlab._checks import check_positive
+from rnnlab._io import write_json
 from rnnlab.decoding.seq2seq import decode_sources
 from rnnlab.tasks.seq2seq import Seq2SeqTask
-from rnnlab.training.checkpoint import write_json
 from rnnlab.training.run import TrainedRun, load
 
 

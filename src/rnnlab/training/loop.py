@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from rnnlab._io import read_json, write_json
 from rnnlab.cells.base import detach_state, map_state
 from rnnlab.cells.hmrnn import HMRNNCell
 from rnnlab.models.build import build_model
@@ -34,10 +35,8 @@ from rnnlab.tasks.registry import build_task
 from rnnlab.training.checkpoint import (
     load_trainer_state,
     load_weights,
-    read_json,
     save_trainer_state,
     save_weights,
-    write_json,
 )
 from rnnlab.training.config import RunConfig
 from rnnlab.training.evaluate import evaluate
