@@ -41,7 +41,8 @@ import torch
 from torch import Tensor
 
 from rnnlab._checks import check_positive
-from rnnlab.cells.base import State, map_state
+from rnnlab._tree import state_leaves
+from rnnlab.cells.base import State
 from rnnlab.decoding import StepFn, sample
 from rnnlab.tasks.hmm import HMMProcess
 
@@ -186,15 +187,8 @@ class ExposureCurve:
 
 
 def _state_device(state: State) -> torch.device:
-    found: list[torch.device] = []
-
-    def record(t: Tensor) -> Tensor:
-        found.append(t.device)
-        return t
-
-    if state is not None:
-        map_state(record, state)
-    return found[0] if found else torch.device("cpu")
+    leaves = state_leaves(state)
+    return leaves[0].device if leaves else torch.device("cpu")
 
 
 def _check_logits(logits: Tensor, batch: int, V: int) -> Tensor:
