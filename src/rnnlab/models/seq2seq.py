@@ -36,11 +36,11 @@ from torch import Tensor, nn
 
 from rnnlab._checks import check_positive, check_unit_interval
 from rnnlab._tree import state_leaves, state_with_leaves
+from rnnlab.attention import ATTENTIONS, make_attention
 from rnnlab.cells.base import Cell, map_state
 from rnnlab.layers.base import SequenceLayer
 from rnnlab.layers.bidirectional import Bidirectional
 from rnnlab.layers.recurrent import _FUSED_CELLS, Recurrent
-from rnnlab.models.attention import ATTENTIONS, make_attention
 
 # the token conventions of rnnlab.tasks.tokens and rnnlab.tasks.base (models do not import
 # tasks): PAD = 0, BOS = 1, and -100 marks target padding
