@@ -8,6 +8,7 @@ import torch
 from rnnlab.models import ConditionalGenerator, ModelConfig, build_model
 from rnnlab.tasks import build_task
 from rnnlab.tasks.code2seq import Code2SeqTask, CodeSpelling
+from rnnlab.training.evaluate import generate_fn
 
 
 def test_spelling_reads_the_bits_in_a_fixed_order() -> None:
@@ -44,10 +45,17 @@ def test_task_layout_and_exact_metric() -> None:
     torch.manual_seed(0)
     model = build_model(ModelConfig(cell="gru", hidden_size=8), "vec2seq", 16, 4)
     assert isinstance(model, ConditionalGenerator)
-    assert task.model_metrics(model, "val", "cpu")["exact"] < 0.01  # untrained: 4^-8 by chance
+    assert (
+        task.model_metrics(generate_fn(model), "val", "cpu")["exact"] < 0.01
+    )  # untrained: 4^-8 by chance
     # a model that outputs the right symbol with certainty is exact
     oracle = OracleStep(task, model)
-    assert task.model_metrics(oracle, "val", "cpu")["exact"] == 1.0
+    assert task.model_metrics(generate_fn(oracle), "val", "cpu")["exact"] == 1.0
+    # the task needs no model, only something that generates: the true spelling is exact
+    spell = task.spelling.spell
+    assert task.model_metrics(lambda c, n, **_: spell(c.long()), "val", "cpu")["exact"] == 1.0
+    with pytest.raises(ValueError, match=r"needs a vec->seq model .* got Linear"):
+        task.model_metrics(generate_fn(torch.nn.Linear(16, 4)), "val", "cpu")
 
 
 class OracleStep(ConditionalGenerator):

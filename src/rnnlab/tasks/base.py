@@ -12,7 +12,8 @@ A task is one of three kinds, which fixes the model head and the target layout:
 * ``"vec2seq"``: a sequence generated from a vector; ``x (B, C)`` float condition, ``y (B, T)``
   long tokens; the model reads ``y`` shifted behind a start symbol (teacher forcing) and
   outputs ``(B, T, V)`` logits; metrics ``loss`` and ``bpc`` as for ``"lm"``, plus what
-  :meth:`Task.model_metrics` measures on generated sequences.
+  :meth:`Task.model_metrics` measures on generated sequences (through a
+  :class:`GenerateFn`: tasks import no model and no decoder).
 * ``"seq2seq"``: encoder-decoder; ``x (B, S)`` long source ids, ``lengths (B,)``, ``y (B, T)``
   long target ids ending with EOS, ``-100`` on padding; model output ``(B, T, V)``
   teacher-forced logits (see :mod:`rnnlab.tasks.seq2seq`).
@@ -26,12 +27,12 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 IGNORE_INDEX = -100  # target value of padded steps in tagging tasks
 
@@ -53,6 +54,24 @@ class Batch(NamedTuple):
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
+
+
+class GenerateFn(Protocol):
+    """Sequences from a trained vec->seq model, as :meth:`Task.model_metrics` sees it.
+
+    ``conditions (N, C)`` float -> ``(N, length)`` long tokens: greedy with ``greedy``, else
+    sampled with ``generator`` (the model in eval mode, without gradients). The trainer
+    builds one from the model (:func:`rnnlab.training.evaluate.generate_fn`).
+    """
+
+    def __call__(
+        self,
+        conditions: Tensor,
+        length: int,
+        *,
+        greedy: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> Tensor: ...
 
 
 def task_generator(seed: int, *stream: int) -> torch.Generator:
@@ -106,9 +125,9 @@ class Task(ABC):
         """The constructor arguments that rebuild this task (stored in ``config.json``)."""
         return {}
 
-    def model_metrics(self, model: nn.Module, split: str, device: str) -> dict[str, float]:
-        """Metrics that need the model itself rather than its outputs on the split (e.g.
-        of sequences it generates); none by default."""
+    def model_metrics(self, generate: GenerateFn, split: str, device: str) -> dict[str, float]:
+        """Metrics of sequences the model generates (``generate``, on ``device``) rather than
+        of its outputs on the split; none by default."""
         return {}
 
     # -- loss and metrics, by kind ------------------------------------------------------

@@ -30,11 +30,9 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from rnnlab.decoding.conditional import generate
-from rnnlab.models.conditional import ConditionalGenerator
-from rnnlab.tasks.base import Batch, DatasetTask, task_generator
+from rnnlab.tasks.base import Batch, DatasetTask, GenerateFn, task_generator
 from rnnlab.tasks.mnist1d import MNIST1D_CLASSES, MNIST1D_LENGTH, VAL_FRACTION, load_mnist1d
 from rnnlab.tasks.quantise import UniformQuantiser
 from rnnlab.tasks.rocket import RocketClassifier
@@ -152,14 +150,12 @@ class MNIST1DGenTask(DatasetTask):
         data = self.split(split)
         return self.fidelity(self.quantiser.dequantise(data.y), data.x.argmax(-1))
 
-    def model_metrics(self, model: nn.Module, split: str, device: str) -> dict[str, float]:
-        if not isinstance(model, ConditionalGenerator):
-            raise ValueError(f"task {self.name} needs a ConditionalGenerator, got {type(model)}")
+    def model_metrics(self, generate: GenerateFn, split: str, device: str) -> dict[str, float]:
         data = self.split(split)
         seed = task_generator(self.seed, _FIDELITY_STREAM.get(split, 23)).initial_seed()
         generator = torch.Generator(device=device).manual_seed(seed)
         tokens = [
-            generate(model, chunk.to(device), MNIST1D_LENGTH, generator=generator).cpu()
+            generate(chunk.to(device), MNIST1D_LENGTH, generator=generator).cpu()
             for chunk in data.x.split(1000)
         ]
         values = self.quantiser.dequantise(torch.cat(tokens))

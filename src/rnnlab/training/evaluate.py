@@ -6,10 +6,11 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
+from rnnlab.decoding.conditional import ConditionalModel, generate
 from rnnlab.decoding.seq2seq import decode_sources
-from rnnlab.tasks.base import IGNORE_INDEX, Batch, Task
+from rnnlab.tasks.base import IGNORE_INDEX, Batch, GenerateFn, Task
 from rnnlab.tasks.seq2seq import Seq2SeqTask
 
 
@@ -107,6 +108,28 @@ def evaluate_seq2seq(
     return result
 
 
+def generate_fn(model: nn.Module) -> GenerateFn:
+    """The :class:`~rnnlab.tasks.base.GenerateFn` that a task's ``model_metrics`` generates
+    with: :func:`rnnlab.decoding.conditional.generate` over ``model`` (checked when called,
+    so building it for a model that generates nothing costs nothing)."""
+
+    def run(
+        conditions: Tensor,
+        length: int,
+        *,
+        greedy: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        if not isinstance(model, ConditionalModel):
+            raise ValueError(
+                "generating from conditions needs a vec->seq model with initial_state("
+                f"condition), start(batch) and step(tokens, state), got {type(model).__name__}"
+            )
+        return generate(model, conditions, length, greedy_decoding=greedy, generator=generator)
+
+    return run
+
+
 def evaluate(
     model: nn.Module,
     task: Task,
@@ -132,4 +155,4 @@ def evaluate(
     if isinstance(task, Seq2SeqTask):
         return evaluate_seq2seq(model, task, split, batch_size, device, beam_size, length_penalty)
     out = predict_batches(model, data, batch_size, device, teacher_forced=task.kind == "vec2seq")
-    return {**task.metrics(out, data), **task.model_metrics(model, split, device)}
+    return {**task.metrics(out, data), **task.model_metrics(generate_fn(model), split, device)}
