@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rnnlab.attention import ATTENTIONS
 from rnnlab.cells.registry import cell_entry, cell_names
-from rnnlab.models.attention import ATTENTIONS
 from rnnlab.models.rnn import STACKS
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.registry import TaskOptions, build_task, task_entry, task_names

@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnlab.decoding.conditional import generate
+from rnnlab._io import atomic_write
+from rnnlab.decoding.conditional import ConditionalModel, generate
 from rnnlab.tasks.mnist1d_gen import class_condition
 from rnnlab.tasks.quantise import UniformQuantiser
-from rnnlab.training.checkpoint import atomic_write
 from rnnlab.training.run import TrainedRun
 
 
@@ -114,6 +114,8 @@ def sample_run(
     sampled in one batch with a generator seeded by ``seed`` (deterministic)."""
     spec = generation_spec(run)
     model = run.model
+    if not isinstance(model, ConditionalModel):
+        raise ValueError(f"run {run.run_dir} holds no conditional generator")
     labels, conditions, classes = parse_condition(condition, spec)
     conditions = conditions.repeat_interleave(num, 0)  # (N * num, C), a condition's rows together
     labels = [label for label in labels for _ in range(num)]

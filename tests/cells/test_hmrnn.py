@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call
 
-from rnnlab.cells import HMRNNCell, HMRNNState, LSTMCell, boundary_matrix, make_cell, map_state
+from rnnlab.cells import HMRNNCell, HMRNNState, LSTMCell, make_cell, map_state
 from rnnlab.cells.hmrnn import (
     annealed_slope,
     hard_sigmoid,
@@ -327,26 +327,6 @@ def test_gradcheck_fails_through_the_straight_through_estimator() -> None:
     run, params, leaves = run_fn(layer, state, torch.tensor([3, 2]))
     x = torch.randn(2, 3, 2, dtype=F64, requires_grad=True)
     assert not torch.autograd.gradcheck(run, (x, *params, *leaves), raise_exception=False)
-
-
-# ------------------------------------------------------------------- boundaries for plotting
-
-
-def test_boundary_matrix() -> None:
-    layer = Recurrent(make_cell("hmrnn", D, H)).to(F64)
-    x = torch.randn(3, 9, D, dtype=F64)
-    lengths = torch.tensor([9, 4, 1])
-    z = boundary_matrix(layer, x, lengths)
-    assert z.shape == (3, 9, 2) and not z.requires_grad
-    assert set(z.unique().tolist()) <= {0.0, 1.0}
-    _, _, states = layer.trajectory(x, None, lengths)
-    expected = HMRNNCell.boundaries(states)
-    for b, n in enumerate(lengths.tolist()):
-        assert torch.equal(z[b, :n], expected[b, :n])
-        assert not z[b, n:].any()
-    assert torch.equal(boundary_matrix(layer, x), HMRNNCell.boundaries(layer.trajectory(x)[2]))
-    with pytest.raises(TypeError, match="HMRNNCell"):
-        boundary_matrix(Recurrent(LSTMCell(D, H)), x)
 
 
 # ------------------------------------------------------------------------------ errors, slope

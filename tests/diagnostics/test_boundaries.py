@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnlab.cells import HMRNNCell, boundary_matrix
+from rnnlab.cells import HMRNNCell, LSTMCell, make_cell
 from rnnlab.cli import main
 from rnnlab.diagnostics.boundaries import (
     boundary_agreement,
+    boundary_matrix,
     hmrnn_boundaries,
     is_word_boundary,
     word_boundaries,
@@ -85,6 +86,23 @@ def test_greedy_matching_is_maximum() -> None:
 def test_word_boundaries() -> None:
     assert word_boundaries(list("a b,c\n'd")).tolist() == [0, 1, 0, 1, 0, 1, 1, 0]
     assert not is_word_boundary("\ufffd") and is_word_boundary("\u00a0") and is_word_boundary("—")
+
+
+def test_boundary_matrix() -> None:
+    layer = Recurrent(make_cell("hmrnn", 3, 4)).to(torch.float64)
+    x = torch.randn(3, 9, 3, dtype=torch.float64)
+    lengths = torch.tensor([9, 4, 1])
+    z = boundary_matrix(layer, x, lengths)
+    assert z.shape == (3, 9, 2) and not z.requires_grad
+    assert set(z.unique().tolist()) <= {0.0, 1.0}
+    _, _, states = layer.trajectory(x, None, lengths)
+    expected = HMRNNCell.boundaries(states)
+    for b, n in enumerate(lengths.tolist()):
+        assert torch.equal(z[b, :n], expected[b, :n])
+        assert not z[b, n:].any()
+    assert torch.equal(boundary_matrix(layer, x), HMRNNCell.boundaries(layer.trajectory(x)[2]))
+    with pytest.raises(TypeError, match="HMRNNCell"):
+        boundary_matrix(Recurrent(LSTMCell(3, 4)), x)
 
 
 def test_boundaries_of_an_untrained_model() -> None:

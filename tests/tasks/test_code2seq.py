@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -9,6 +11,7 @@ from rnnlab.models import ConditionalGenerator, RNNConfig, build_model
 from rnnlab.tasks import build_task
 from rnnlab.tasks.code2seq import Code2SeqTask, CodeSpelling
 from rnnlab.tasks.spec import TaskSpec
+from rnnlab.training.evaluate import ModelEvaluator, evaluate
 
 
 def test_spelling_reads_the_bits_in_a_fixed_order() -> None:
@@ -45,10 +48,21 @@ def test_task_layout_and_exact_metric() -> None:
     torch.manual_seed(0)
     model = build_model(RNNConfig(cell="gru", hidden_size=8), TaskSpec("vec2seq", 16, 4))
     assert isinstance(model, ConditionalGenerator)
-    assert task.model_metrics(model, "val", "cpu")["exact"] < 0.01  # untrained: 4^-8 by chance
+    assert evaluate(model, task, "val")["exact"] < 0.01  # untrained: 4^-8 by chance
     # a model that outputs the right symbol with certainty is exact
     oracle = OracleStep(task, model)
-    assert task.model_metrics(oracle, "val", "cpu")["exact"] == 1.0
+    assert evaluate(oracle, task, "val")["exact"] == 1.0
+    # the task scores whatever the evaluator generates: the true spelling is exact
+    spell = task.spelling.spell
+
+    class Speller(ModelEvaluator):
+        def generate(self, conditions: torch.Tensor, length: int, **_: object) -> torch.Tensor:
+            return spell(conditions.long())
+
+    with torch.no_grad():
+        assert task.evaluate("val", Speller(model))["exact"] == 1.0
+    with pytest.raises(ValueError, match=r"needs a vec->seq model .* got Linear"):
+        ModelEvaluator(torch.nn.Linear(16, 4)).generate(val.x, 8)
 
 
 class OracleStep(ConditionalGenerator):
@@ -62,6 +76,10 @@ class OracleStep(ConditionalGenerator):
         s, t = state  # (condition, position)
         target = self.spelling.spell(s.long())[torch.arange(len(t)), t]
         return torch.nn.functional.one_hot(target, 4).float() * 10, (s, t + 1)
+
+    def forward(self, batch: Any, state: object = None) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        """Uniform teacher-forced logits (the loss does not matter here)."""
+        return torch.zeros(*batch.y.shape, 4), None
 
     def initial_state(self, condition: torch.Tensor) -> object:  # type: ignore[override]
         return (condition, torch.zeros(condition.shape[0], dtype=torch.long))

@@ -18,7 +18,7 @@ from rnnlab.cells.elman import ElmanCell, ElmanState
 from rnnlab.cells.exprnn import ExpRNNCell, ExpRNNState
 from rnnlab.cells.fullurnn import FullURNNCell, FullURNNState
 from rnnlab.cells.gru import GRUCell, GRUState
-from rnnlab.cells.hmrnn import HMRNNCell, HMRNNState, boundary_matrix
+from rnnlab.cells.hmrnn import HMRNNCell, HMRNNState
 from rnnlab.cells.layernorm import LayerNormGRUCell, LayerNormLSTMCell
 from rnnlab.cells.lstm import LSTMCell, LSTMState
 from rnnlab.cells.mlstm import MLSTMCell
@@ -66,7 +66,6 @@ __all__ = [
     "URNNState",
     "VariationalDropout",
     "Zoneout",
-    "boundary_matrix",
     "cell_entry",
     "cell_names",
     "detach_state",

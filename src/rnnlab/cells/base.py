@@ -15,77 +15,38 @@ every cell splits its step in two:
 
 States are ``NamedTuple`` s of tensors (``LSTMState(h, c)``), so generic helpers such as
 :func:`map_state` can detach them (truncated BPTT), select batch rows (beam search) or
-keep them fixed on padded steps.
+keep them fixed on padded steps; they live in :mod:`rnnlab._tree` and are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-State = Any
-"""A NamedTuple of tensors (possibly nested NamedTuples); each tensor has batch first."""
+from rnnlab._tree import (
+    State,
+    detach_state,
+    map_state,
+    select_rows,
+    where_state,
+    zip_map_state,
+)
 
-
-def map_state(fn: Callable[[Tensor], Tensor], state: State) -> State:
-    """Apply ``fn`` to every tensor of a (nested) NamedTuple state, keeping its type."""
-    if isinstance(state, Tensor):
-        return fn(state)
-    if isinstance(state, tuple):
-        mapped = [map_state(fn, s) for s in state]
-        if hasattr(state, "_fields"):
-            return type(state)(*mapped)
-        return type(state)(mapped)
-    if state is None:
-        return None
-    raise TypeError(f"state must be a NamedTuple of tensors, got {type(state).__name__}")
-
-
-def zip_map_state(fn: Callable[[Tensor, Tensor], Tensor], a: State, b: State) -> State:
-    """Apply ``fn`` pairwise to the tensors of two states of the same structure."""
-    if isinstance(a, Tensor):
-        return fn(a, b)
-    if isinstance(a, tuple):
-        mapped = [zip_map_state(fn, x, y) for x, y in zip(a, b, strict=True)]
-        if hasattr(a, "_fields"):
-            return type(a)(*mapped)
-        return type(a)(mapped)
-    if a is None:
-        return None
-    raise TypeError(f"state must be a NamedTuple of tensors, got {type(a).__name__}")
-
-
-def detach_state(state: State) -> State:
-    """Cut the graph at ``state`` (truncated BPTT)."""
-    return map_state(lambda t: t.detach(), state)
-
-
-def select_rows(state: State, index: Tensor) -> State:
-    """Select (or reorder, or repeat) batch rows of every tensor of ``state``.
-
-    A state may define its own ``select_rows(index)`` method, which is then used instead:
-    an encoder-decoder's state keeps the encoder's memory once per source sentence rather
-    than once per row (:class:`rnnlab.models.Seq2SeqState`), so beam search reorders only
-    the decoder's part of it.
-    """
-    own = getattr(state, "select_rows", None)
-    if callable(own):
-        return own(index)
-    return map_state(lambda t: t.index_select(0, index), state)
-
-
-def where_state(mask: Tensor, new: State, old: State) -> State:
-    """Take ``new`` where ``mask`` (shape ``(B,)``, bool) is true, ``old`` elsewhere."""
-
-    def pick(n: Tensor, o: Tensor) -> Tensor:
-        m = mask.view(-1, *([1] * (n.dim() - 1)))
-        return torch.where(m, n, o)
-
-    return zip_map_state(pick, new, old)
+__all__ = [
+    "Cell",
+    "State",
+    "check_chrono",
+    "check_step_input",
+    "detach_state",
+    "map_state",
+    "select_rows",
+    "where_state",
+    "zip_map_state",
+]
 
 
 class Cell(nn.Module):
@@ -155,12 +116,6 @@ class Cell(nn.Module):
         if dtype is None:
             dtype = ref.dtype if ref is not None else torch.get_default_dtype()
         return torch.zeros(batch, self.hidden_size, device=device, dtype=dtype)
-
-
-def check_positive(name: str, value: int) -> None:
-    """Raise a one-line ``ValueError`` unless ``value`` is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def check_chrono(max_delay: int) -> None:

@@ -10,7 +10,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.base import Cell, check_positive
+from rnnlab._checks import check_positive
+from rnnlab.cells.base import Cell
 
 MAX_DEFAULT_MODULES = 8
 

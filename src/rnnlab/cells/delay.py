@@ -9,7 +9,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.base import Cell, State, check_positive
+from rnnlab._checks import check_positive
+from rnnlab.cells.base import Cell, State
 
 
 class DelayState(NamedTuple):

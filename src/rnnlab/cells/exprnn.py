@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.base import check_positive
+from rnnlab._checks import check_positive
 from rnnlab.cells.constrained import (
     CachedRecurrenceCell,
     block_skew_init,

@@ -7,7 +7,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.base import check_chrono, check_positive
+from rnnlab._checks import check_positive
+from rnnlab.cells.base import check_chrono
 from rnnlab.cells.fused_layout import FusedLayoutCell
 
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.base import Cell, State, check_positive
-
-if TYPE_CHECKING:  # layers import cells, never the reverse at run time
-    from rnnlab.layers.recurrent import Recurrent
+from rnnlab._checks import check_positive
+from rnnlab.cells.base import Cell, State
 
 
 class HMRNNState(NamedTuple):
@@ -129,7 +127,7 @@ class HMRNNCell(Cell):
         layer = Recurrent(cell)
         y, state = layer(torch.randn(8, 100, 32))  # y: (8, 100, 384)
         cell.set_slope(2.0)
-        z = boundary_matrix(layer, torch.randn(8, 100, 32))  # (8, 100, 2)
+        z = rnnlab.diagnostics.boundary_matrix(layer, torch.randn(8, 100, 32))  # (8, 100, 2)
 
     Notes:
         Chung et al. (2016), "Hierarchical Multiscale Recurrent Neural Networks":
@@ -300,30 +298,3 @@ class HMRNNCell(Cell):
         if not states:
             raise ValueError("boundaries needs at least one state, got none")
         return torch.stack([s.z[:, :-1] for s in states], dim=1)
-
-
-def boundary_matrix(
-    layer: Recurrent,
-    x: Tensor,
-    lengths: Tensor | None = None,
-    state: HMRNNState | None = None,
-) -> Tensor:
-    """The boundary decisions of an HM-RNN over a sequence, for plotting.
-
-    Runs ``layer.trajectory`` without gradient (in the layer's current mode) and returns
-    ``z[b, t, l]`` for the boundary layers ``l = 1..L-1``: ``(B, T, L-1)``, 0/1 values, zero on
-    padded steps (past ``lengths[b]``).
-    """
-    cell = getattr(layer, "cell", None)
-    if not isinstance(cell, HMRNNCell) or not hasattr(layer, "trajectory"):
-        raise TypeError(
-            f"boundary_matrix needs a Recurrent over an HMRNNCell, got {type(layer).__name__} "
-            f"over {type(cell).__name__}"
-        )
-    with torch.no_grad():
-        _, _, states = layer.trajectory(x, state, lengths)
-        z = HMRNNCell.boundaries(states)  # (B, T, L-1)
-        if lengths is not None:
-            real = torch.arange(x.shape[1], device=z.device) < lengths.to(z.device).unsqueeze(1)
-            z = z * real.unsqueeze(-1).to(z.dtype)
-    return z

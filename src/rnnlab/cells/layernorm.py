@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.base import Cell, check_positive
+from rnnlab._checks import check_positive
+from rnnlab.cells.base import Cell
 from rnnlab.cells.gru import GRUState
 from rnnlab.cells.lstm import LSTMState
 

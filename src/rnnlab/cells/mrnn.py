@@ -8,7 +8,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.base import Cell, check_positive
+from rnnlab._checks import check_positive
+from rnnlab.cells.base import Cell
 
 
 class MRNNState(NamedTuple):

@@ -19,13 +19,14 @@ Example::
 
 from rnnlab.decoding.base import StepFn, sequence_lengths
 from rnnlab.decoding.beam import BeamResult, beam_search, gnmt_length_penalty
-from rnnlab.decoding.conditional import generate
+from rnnlab.decoding.conditional import ConditionalModel, generate
 from rnnlab.decoding.filtering import filter_logits
 from rnnlab.decoding.sampling import greedy, greedy_iter, sample, sample_iter
 from rnnlab.decoding.seq2seq import Decoded, decode_sources
 
 __all__ = [
     "BeamResult",
+    "ConditionalModel",
     "Decoded",
     "StepFn",
     "beam_search",

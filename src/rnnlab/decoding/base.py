@@ -32,6 +32,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from rnnlab._checks import check_positive
 from rnnlab.cells.base import State, map_state
 
 StepFn = Callable[[Tensor, State], tuple[Tensor, State]]
@@ -64,8 +65,7 @@ def check_state_batch(state: State, batch: int) -> None:
 
 
 def check_max_length(max_length: int) -> None:
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
-        raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
+    check_positive("max_length", max_length)
 
 
 def check_token(name: str, token: int | None) -> None:

@@ -63,6 +63,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
+from rnnlab._checks import check_positive
 from rnnlab.cells.base import State, select_rows
 from rnnlab.decoding.base import (
     StepFn,
@@ -148,8 +149,7 @@ def beam_search(
         best = out.tokens[:, 0]  # (B, L)
     """
     tokens = check_start(start)
-    if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
-        raise ValueError(f"beam_size must be a positive integer, got {beam_size!r}")
+    check_positive("beam_size", beam_size)
     check_max_length(max_length)
     check_token("eos", eos)
     check_pad(pad)

@@ -3,15 +3,42 @@ one-step decoders."""
 
 from __future__ import annotations
 
+from typing import Any, Protocol, runtime_checkable
+
 import torch
 from torch import Tensor
 
+from rnnlab.cells.base import State
 from rnnlab.decoding.sampling import greedy, sample
-from rnnlab.models.conditional import ConditionalGenerator
+
+
+@runtime_checkable
+class ConditionalModel(Protocol):
+    """What :func:`generate` needs of a vec->seq model (e.g.
+    :class:`rnnlab.models.ConditionalGenerator`): an ``nn.Module`` with a state built from
+    the condition, a start symbol and one step."""
+
+    training: bool
+
+    def initial_state(self, condition: Tensor) -> State:
+        """``condition (B, C)`` -> the state before the first step."""
+        ...
+
+    def start(self, batch: int) -> Tensor:
+        """``(batch,)`` long: the start symbol read at the first step."""
+        ...
+
+    def step(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+        """``tokens (B,)`` and the state -> ``logits (B, V)`` and the next state."""
+        ...
+
+    def eval(self) -> Any: ...
+
+    def train(self, mode: bool = True) -> Any: ...
 
 
 def generate(
-    model: ConditionalGenerator,
+    model: ConditionalModel,
     condition: Tensor,
     length: int,
     *,

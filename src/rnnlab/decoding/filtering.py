@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from rnnlab._checks import check_positive
+
 
 def check_top_k(top_k: int | None) -> None:
     if top_k is None:
         return
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    check_positive("top_k", top_k)
 
 
 def check_top_p(top_p: float | None) -> None:

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from rnnlab._checks import check_positive
 from rnnlab.decoding.base import check_max_length
 from rnnlab.decoding.beam import beam_search
 from rnnlab.decoding.sampling import greedy_iter
@@ -51,10 +52,8 @@ def decode_sources(
         text = [task.decode_target(ids) for ids in out.tokens]
     """
     check_max_length(max_length)
-    if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
-        raise ValueError(f"beam_size must be a positive integer, got {beam_size!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_positive("beam_size", beam_size)
+    check_positive("batch_size", batch_size)
     N = src.shape[0]
     order = torch.argsort(lengths.cpu(), stable=True).tolist()
     tokens: list[list[int]] = [[] for _ in range(N)]

@@ -7,6 +7,7 @@ Plotting lives in :mod:`rnnlab.diagnostics.plots`.
 from rnnlab.diagnostics.boundaries import (
     BoundaryAgreement,
     boundary_agreement,
+    boundary_matrix,
     hmrnn_boundaries,
     is_word_boundary,
     word_boundaries,
@@ -32,6 +33,7 @@ __all__ = [
     "JacobianSpectrum",
     "StatePart",
     "boundary_agreement",
+    "boundary_matrix",
     "cell_jacobians",
     "early_late_ratio",
     "exposure_bias",

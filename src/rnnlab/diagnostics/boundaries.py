@@ -4,7 +4,8 @@ An :class:`~rnnlab.cells.HMRNNCell` decides after reading character :math:`x_t` 
 level :math:`l` ends a segment, :math:`z^l_t \\in \\{0, 1\\}` (level 1 the fastest; the top
 level has none). Chung et al. (2016) found that a character language model learns to put
 the first level's boundaries at word ends. :func:`hmrnn_boundaries` reads them off a
-language model over a text, and :func:`boundary_agreement` scores them against reference
+language model over a text (:func:`boundary_matrix` off one :class:`~rnnlab.layers.Recurrent`
+layer over a batch, for plotting), and :func:`boundary_agreement` scores them against reference
 positions, such as the characters that separate words (:func:`word_boundaries`):
 
 .. math::
@@ -26,8 +27,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.hmrnn import HMRNNCell
+from rnnlab.cells.hmrnn import HMRNNCell, HMRNNState
 from rnnlab.layers.base import SequenceLayer
+from rnnlab.layers.recurrent import Recurrent
 from rnnlab.layers.trajectory import layer_trajectories
 
 
@@ -107,6 +109,33 @@ def boundary_agreement(
     recall = hits / n_ref if n_ref else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     return BoundaryAgreement(precision, recall, f1, hits, n_pred, n_ref, pred.numel(), tolerance)
+
+
+def boundary_matrix(
+    layer: Recurrent,
+    x: Tensor,
+    lengths: Tensor | None = None,
+    state: HMRNNState | None = None,
+) -> Tensor:
+    """The boundary decisions of an HM-RNN over a sequence, for plotting.
+
+    Runs ``layer.trajectory`` without gradient (in the layer's current mode) and returns
+    ``z[b, t, l]`` for the boundary layers ``l = 1..L-1``: ``(B, T, L-1)``, 0/1 values, zero on
+    padded steps (past ``lengths[b]``).
+    """
+    cell = getattr(layer, "cell", None)
+    if not isinstance(cell, HMRNNCell) or not hasattr(layer, "trajectory"):
+        raise TypeError(
+            f"boundary_matrix needs a Recurrent over an HMRNNCell, got {type(layer).__name__} "
+            f"over {type(cell).__name__}"
+        )
+    with torch.no_grad():
+        _, _, states = layer.trajectory(x, state, lengths)
+        z = HMRNNCell.boundaries(states)  # (B, T, L-1)
+        if lengths is not None:
+            real = torch.arange(x.shape[1], device=z.device) < lengths.to(z.device).unsqueeze(1)
+            z = z * real.unsqueeze(-1).to(z.dtype)
+    return z
 
 
 def hmrnn_boundaries(model: nn.Module, ids: Tensor, chunk: int = 256) -> dict[str, Tensor]:

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rnnlab._io import read_json, write_json
 from rnnlab.diagnostics.boundaries import boundary_agreement, hmrnn_boundaries, word_boundaries
 from rnnlab.diagnostics.exposure import ExposureCurve, exposure_bias
 from rnnlab.diagnostics.exposure_text import TextExposureCurve, text_exposure
@@ -34,7 +35,6 @@ from rnnlab.tasks.charlm import CharLMTask
 from rnnlab.tasks.hmm import HMMTask
 from rnnlab.tasks.registry import TaskOptions, build_task
 from rnnlab.tasks.vocab import CharVocab
-from rnnlab.training.checkpoint import read_json, write_json
 from rnnlab.training.resolve import resolve_config
 from rnnlab.training.run import load
 

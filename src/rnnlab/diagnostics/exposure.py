@@ -40,7 +40,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnlab.cells.base import State, check_positive, map_state
+from rnnlab._checks import check_positive
+from rnnlab._tree import state_leaves
+from rnnlab.cells.base import State
 from rnnlab.decoding import StepFn, sample
 from rnnlab.tasks.hmm import HMMProcess
 
@@ -185,15 +187,8 @@ class ExposureCurve:
 
 
 def _state_device(state: State) -> torch.device:
-    found: list[torch.device] = []
-
-    def record(t: Tensor) -> Tensor:
-        found.append(t.device)
-        return t
-
-    if state is not None:
-        map_state(record, state)
-    return found[0] if found else torch.device("cpu")
+    leaves = state_leaves(state)
+    return leaves[0].device if leaves else torch.device("cpu")
 
 
 def _check_logits(logits: Tensor, batch: int, V: int) -> Tensor:

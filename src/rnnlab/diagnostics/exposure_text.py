@@ -61,7 +61,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnlab.cells.base import State, check_positive
+from rnnlab._checks import check_positive
+from rnnlab.cells.base import State
 from rnnlab.decoding import StepFn, sample
 from rnnlab.diagnostics.exposure import _quarter_ratio, _sem, _slope, _state_device
 

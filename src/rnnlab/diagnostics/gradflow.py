@@ -26,6 +26,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from rnnlab._tree import state_leaves
 from rnnlab.cells.base import Cell, State
 from rnnlab.cells.clockwork import ClockworkCell
 from rnnlab.cells.hmrnn import HMRNNCell
@@ -36,20 +37,17 @@ from rnnlab.tasks.base import Batch, Task
 
 
 def state_tensors(state: State) -> list[Tensor]:
-    """Every floating-point tensor of a (nested) NamedTuple state, in field order (integer
-    fields such as a step counter are not differentiable state)."""
-    if isinstance(state, Tensor):
-        return [state] if state.is_floating_point() else []
-    out: list[Tensor] = []
-    for leaf in state:
-        out.extend(state_tensors(leaf))
-    return out
+    """Every floating-point or complex tensor of a (nested) NamedTuple state, in field order
+    (integer fields such as a step counter are not differentiable state):
+    :func:`rnnlab._tree.state_leaves` with ``differentiable_only=True``."""
+    return state_leaves(state, differentiable_only=True)
 
 
 def hidden_tensors(state: State) -> list[Tensor]:
     """The hidden state whose gradient :func:`gradient_flow` measures: the field ``h`` when
-    the state has one (LSTM: ``h``, not the cell ``c``), else every floating-point tensor
-    (a complex state stored as ``(h_re, h_im)`` gives the Euclidean norm of ``[Re, Im]``)."""
+    the state has one (LSTM: ``h``, not the cell ``c``), else every floating-point or complex
+    tensor (a complex state, stored as ``(h_re, h_im)`` or as one complex tensor, gives the
+    Euclidean norm of ``[Re, Im]``)."""
     h = getattr(state, "h", None)
     if isinstance(h, Tensor):
         return [h]
@@ -210,7 +208,8 @@ def gradient_flow(model: nn.Module, task: Task, batch: Batch) -> GradientFlow:
                 g = next(grads)
                 if g is None:
                     continue
-                g = g.double()
+                # a complex state's gradient counts |g|^2 = Re^2 + Im^2 (narrowed on axis 1)
+                g = (torch.view_as_real(g) if g.is_complex() else g).double()
                 squares[t] += float(g.pow(2).sum())
                 if k == 0:  # the parts split h, the first hidden tensor
                     for p, part in enumerate(parts):

@@ -9,27 +9,26 @@ orthogonal linear recurrence every singular value is 1 at every ``t``.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.func import jacrev
 
+from rnnlab._tree import flatten_state, unflatten_state
 from rnnlab.cells.base import Cell, State, map_state
-from rnnlab.diagnostics.gradflow import single_recurrent, state_tensors
+from rnnlab.diagnostics.gradflow import single_recurrent
 
 
 def _flatten(state: State) -> Tensor:
-    return torch.cat([t.reshape(-1) for t in state_tensors(state)])
+    """The state of one row as a real vector (complex tensors as ``[Re, Im]`` pairs)."""
+    return flatten_state(state).reshape(-1)
 
 
 def _unflatten(vector: Tensor, like: State) -> State:
-    """Refill ``like``'s floating-point tensors from ``vector``; other fields (a step
-    counter) are kept as they are."""
-    sizes = [t.numel() for t in state_tensors(like)]
-    chunks: Iterator[Tensor] = iter(vector.split(sizes))
-    return map_state(lambda t: next(chunks).view_as(t) if t.is_floating_point() else t, like)
+    """Refill ``like``'s floating-point and complex tensors from ``vector``; other fields
+    (a step counter) are kept as they are."""
+    return unflatten_state(vector.reshape(1, -1), like)
 
 
 @dataclass(frozen=True)

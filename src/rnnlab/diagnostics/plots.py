@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from rnnlab._io import atomic_write
 from rnnlab.diagnostics.exposure import ExposureCurve
 from rnnlab.diagnostics.exposure_text import TextExposureCurve
 from rnnlab.diagnostics.gradflow import GradientFlow
 from rnnlab.diagnostics.jacobian import JacobianSpectrum
 from rnnlab.diagnostics.seq2seq import AttentionMap, LengthCurve
-from rnnlab.training.checkpoint import atomic_write
 
 
 def _pyplot():  # type: ignore[no-untyped-def]

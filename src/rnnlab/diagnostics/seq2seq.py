@@ -14,9 +14,10 @@ from typing import Any
 
 from torch import Tensor
 
+from rnnlab._checks import check_positive
+from rnnlab._io import write_json
 from rnnlab.decoding.seq2seq import decode_sources
 from rnnlab.tasks.seq2seq import Seq2SeqTask
-from rnnlab.training.checkpoint import write_json
 from rnnlab.training.run import TrainedRun, load
 
 
@@ -80,8 +81,7 @@ def length_curve(
     lengths = (data.lengths - 1).tolist()  # tokens, EOS not counted
     longest = max(1, max(lengths))
     width = bucket_width if bucket_width is not None else max(1, math.ceil(longest / 10))
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ValueError(f"bucket_width must be a positive integer, got {width!r}")
+    check_positive("bucket_width", width)
     device = next(run.model.parameters()).device
     decoded = decode_sources(
         run.model,

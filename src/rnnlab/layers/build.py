@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rnnlab.cells.base import check_positive
+from rnnlab._checks import check_positive
 from rnnlab.cells.registry import make_cell
 from rnnlab.layers.base import SequenceLayer
 from rnnlab.layers.bidirectional import Bidirectional

@@ -8,7 +8,8 @@ from typing import Any, NamedTuple, cast
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.base import State, check_positive
+from rnnlab._checks import check_positive, check_unit_interval
+from rnnlab.cells.base import State
 from rnnlab.cells.registry import make_cell
 from rnnlab.layers.base import SequenceLayer, check_sequence_input
 from rnnlab.layers.bidirectional import Bidirectional
@@ -65,8 +66,7 @@ class DeepStacked(SequenceLayer):
         super().__init__()
         if not layers:
             raise ValueError("DeepStacked needs at least one layer")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        check_unit_interval("dropout", dropout)
         D = layers[0].input_size
         for l in range(1, len(layers)):
             expected = D + layers[l - 1].output_size

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple, cast
 import torch
 from torch import Tensor, nn
 
+from rnnlab._checks import check_unit_interval
 from rnnlab.cells.base import State
 from rnnlab.layers.base import SequenceLayer, check_sequence_input
 from rnnlab.layers.trajectory import LayerTrajectory, layer_trajectories
@@ -41,8 +42,7 @@ class Stacked(SequenceLayer):
         super().__init__()
         if not layers:
             raise ValueError("Stacked needs at least one layer")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        check_unit_interval("dropout", dropout)
         for lower, upper in itertools.pairwise(layers):
             if lower.output_size != upper.input_size:
                 raise ValueError(

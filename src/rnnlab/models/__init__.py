@@ -2,7 +2,7 @@
 seq->vec (classify / regress), aligned seq->seq (tagging), generative language models,
 vec->seq conditional generators and encoder-decoders with attention."""
 
-from rnnlab.models.attention import (
+from rnnlab.attention import (
     AdditiveAttention,
     Attention,
     DotAttention,

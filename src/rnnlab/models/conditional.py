@@ -19,7 +19,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.base import State, check_positive, map_state
+from rnnlab._checks import check_positive, check_unit_interval
+from rnnlab.cells.base import State, map_state
 from rnnlab.layers.base import SequenceLayer
 
 
@@ -130,8 +131,7 @@ class ConditionalGenerator(nn.Module):
         super().__init__()
         check_positive("condition_size", condition_size)
         check_positive("vocab_size", vocab_size)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        check_unit_interval("dropout", dropout)
         if not layers.causal:
             raise ValueError("a generator reads left to right: drop --bidirectional")
         embedding_size = layers.input_size - (condition_size if feed_condition else 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from rnnlab.cells.base import check_positive
+from rnnlab._checks import check_positive, check_unit_interval
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
@@ -63,8 +63,7 @@ class DeepOutput(nn.Module):
             raise ValueError(
                 f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}"
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        check_unit_interval("dropout", dropout)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.output_size = output_size

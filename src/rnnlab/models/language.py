@@ -7,7 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.base import State, check_positive
+from rnnlab._checks import check_positive, check_unit_interval
+from rnnlab.cells.base import State
 from rnnlab.layers.base import SequenceLayer
 
 
@@ -53,8 +54,7 @@ class LanguageModel(nn.Module):
         check_positive("vocab_size", vocab_size)
         output_size = vocab_size if output_size is None else output_size
         check_positive("output_size", output_size)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        check_unit_interval("dropout", dropout)
         if not layers.causal:
             raise ValueError("a language model reads left to right: drop --bidirectional")
         self.embedding = nn.Embedding(vocab_size, layers.input_size)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from rnnlab.cells.base import check_positive
+from rnnlab._checks import check_positive
 from rnnlab.models.registry import build_model
 from rnnlab.tasks.spec import TaskSpec
 

@@ -9,12 +9,12 @@ from typing import Any
 
 from torch import nn
 
+from rnnlab.attention import ATTENTIONS
 from rnnlab.cells.registry import cell_entry, cell_names, make_cell
 from rnnlab.layers.base import SequenceLayer
 from rnnlab.layers.build import build_layers
 from rnnlab.layers.deep import build_deep_stacked
 from rnnlab.layers.dilated import build_dilated
-from rnnlab.models.attention import ATTENTIONS
 from rnnlab.models.conditional import ConditionalGenerator
 from rnnlab.models.deep_output import DeepOutput
 from rnnlab.models.language import LanguageModel

@@ -34,10 +34,12 @@ from typing import Any, NamedTuple, cast
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.base import Cell, State, check_positive, map_state
+from rnnlab._checks import check_positive, check_unit_interval
+from rnnlab._tree import state_leaves, state_with_leaves
+from rnnlab.attention import ATTENTIONS, make_attention
+from rnnlab.cells.base import Cell, State, map_state
 from rnnlab.layers.base import SequenceLayer
 from rnnlab.layers.recurrent import _FUSED_CELLS, Recurrent
-from rnnlab.models.attention import ATTENTIONS, make_attention
 
 # the token conventions of rnnlab.tasks.tokens and rnnlab.tasks.base (models do not import
 # tasks): PAD = 0, BOS = 1, and -100 marks target padding
@@ -73,22 +75,6 @@ class Seq2SeqState(NamedTuple):
             attention=self.attention.index_select(0, index),
             source=self.source.index_select(0, index),
         )
-
-
-def _leaves(state: State) -> list[Tensor]:
-    out: list[Tensor] = []
-
-    def keep(t: Tensor) -> Tensor:
-        out.append(t)
-        return t
-
-    map_state(keep, state)
-    return out
-
-
-def _with_leaves(state: State, leaves: list[Tensor]) -> State:
-    it = iter(leaves)
-    return map_state(lambda _: next(it), state)
 
 
 def check_token_ids(name: str, x: Tensor, vocab_size: int | None = None) -> None:
@@ -146,8 +132,7 @@ class EncoderDecoder(nn.Module):
             raise ValueError(
                 f"unknown attention {attention!r}; expected one of {', '.join(ATTENTIONS)}"
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        check_unit_interval("dropout", dropout)
         if encoder.input_size != embedding_size:
             raise ValueError(
                 f"the encoder reads {encoder.input_size} features, expected the embedding "
@@ -174,7 +159,7 @@ class EncoderDecoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         # bridge: one tanh layer from the encoder's final state to each real matrix of the
         # decoder cell's state (other state tensors keep their initial values)
-        template = _leaves(decoder_cell.initial_state(1, device="cpu"))
+        template = state_leaves(decoder_cell.initial_state(1, device="cpu"))
         self._bridged = [
             i for i, t in enumerate(template) if t.dim() == 2 and t.dtype.is_floating_point
         ]
@@ -195,10 +180,10 @@ class EncoderDecoder(nn.Module):
         memory, _ = self.encoder(e, None, lengths)  # (B, S, M), zero on padding
         final = self.encoder.summary(memory, lengths)  # (B, M)
         cell_state = self.decoder_cell.initial_state(B, device=src.device, dtype=memory.dtype)
-        leaves = _leaves(cell_state)
+        leaves = state_leaves(cell_state)
         for i, layer in zip(self._bridged, self.bridge, strict=True):
             leaves[i] = torch.tanh(layer(final))  # s_0 = tanh(W_b h + b_b)
-        cell_state = _with_leaves(cell_state, leaves)
+        cell_state = state_with_leaves(cell_state, leaves)
         if self.attention_kind == "none":
             memory = final.unsqueeze(1)  # (B, 1, M): the context at every step
             mask = torch.ones(B, 1, dtype=torch.bool, device=src.device)

@@ -6,7 +6,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from rnnlab.cells.base import State, check_positive
+from rnnlab._checks import check_positive
+from rnnlab.cells.base import State
 from rnnlab.layers.base import SequenceLayer
 from rnnlab.models.deep_output import check_head
 

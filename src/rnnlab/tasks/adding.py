@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from rnnlab.cells.base import check_positive
+from rnnlab._checks import check_positive
 from rnnlab.tasks.base import Batch, GeneratedTask
 
 ADDING_BASELINE = 1.0 / 6.0  # MSE of always predicting 1: Var(U1 + U2) = 2/12

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnlab.cells.base import map_state  # TODO(house): rnnlab._tree
+from rnnlab._tree import map_state
 from rnnlab.tasks.spec import KINDS, Evaluator, TaskSpec
 
 IGNORE_INDEX = -100  # target value of padded steps in tagging tasks

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnlab.cells.base import check_positive
+from rnnlab._checks import check_positive
 from rnnlab.tasks.base import Batch, GeneratedTask
 
 N_SYMBOLS = 8  # data symbols 1..8

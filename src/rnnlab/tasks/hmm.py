@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rnnlab.cells.base import check_positive
+from rnnlab._checks import check_positive, check_unit_interval
 from rnnlab.tasks.base import Batch, GeneratedTask, StreamEvaluation
 
 F64 = torch.float64
@@ -88,8 +88,7 @@ def random_hmm_parameters(
     check_positive("fanout", fanout)
     if not 1 <= num_blocks <= num_states:
         raise ValueError(f"num_blocks must lie in [1, num_states={num_states}], got {num_blocks}")
-    if not 0.0 <= switch_prob < 1.0:
-        raise ValueError(f"switch_prob must lie in [0, 1), got {switch_prob}")
+    check_unit_interval("switch_prob", switch_prob)
     if not emission_concentration > 0:
         raise ValueError(f"emission_concentration must be positive, got {emission_concentration}")
     rng = np.random.default_rng(seed)

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnlab.cells.base import check_positive
+from rnnlab._checks import check_positive
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnlab.cells.base import check_positive
+from rnnlab._checks import check_positive
 
 F64 = torch.float64
 

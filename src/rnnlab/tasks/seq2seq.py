@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnlab._checks import check_positive
 from rnnlab.tasks.base import IGNORE_INDEX, Batch, GeneratedTask, Task
 from rnnlab.tasks.spec import Evaluator
 from rnnlab.tasks.tokens import (
@@ -100,10 +101,8 @@ def bucketed_batches(
     encoder's, decoder's and output layer's wasted work) shrinks, while every epoch still
     sees the rows in a fresh random grouping. The last batch may be smaller.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
-        raise ValueError(f"pool must be a positive integer, got {pool!r}")
+    check_positive("batch_size", batch_size)
+    check_positive("pool", pool)
     order = torch.randperm(len(lengths), generator=generator).tolist()
     batches: list[list[int]] = []
     size = pool * batch_size
@@ -115,8 +114,7 @@ def bucketed_batches(
 
 
 def check_max_target_length(value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"max_target_length must be a positive integer, got {value!r}")
+    check_positive("max_target_length", value)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from rnnlab.cells.base import check_positive
+from rnnlab._checks import check_positive
 from rnnlab.tasks.seq2seq import GeneratedSeq2SeqTask
 from rnnlab.tasks.tokens import TokenVocab
 

@@ -23,6 +23,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from rnnlab._checks import check_positive
+
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")  # the tokens of ids 0..3
 
@@ -62,8 +64,7 @@ class TokenVocab:
         """The vocabulary of the tokens of ``sentences`` seen at least ``min_freq`` times,
         by frequency (most frequent first, ties by token), at most ``max_size`` of them
         (besides the specials)."""
-        if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
-            raise ValueError(f"min_freq must be a positive integer, got {min_freq!r}")
+        check_positive("min_freq", min_freq)
         if max_size is not None and (
             isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0
         ):

@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnlab._checks import check_unit_interval
 from rnnlab.tasks.base import IGNORE_INDEX, Batch, task_generator
 from rnnlab.tasks.metrics import translation_scores
 from rnnlab.tasks.moses import MosesTokenizer
@@ -132,8 +133,7 @@ class TranslationTask(Seq2SeqTask):
         lowercase: bool = False,
         label_smoothing: float = 0.1,
     ) -> None:
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing!r}")
+        check_unit_interval("label_smoothing", label_smoothing)
         self.label_smoothing = float(label_smoothing)
         self.data, self.short, self.download, self.cache_dir = data, short, download, cache_dir
         self.seed, self.min_freq, self.lowercase = seed, min_freq, lowercase

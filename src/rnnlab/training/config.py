@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from rnnlab._checks import check_positive, check_unit_interval
 from rnnlab.models.registry import config_from_json, config_to_json
 from rnnlab.models.rnn import RNNConfig
 from rnnlab.tasks.registry import TaskOptions
@@ -126,16 +127,13 @@ class TrainConfig:
                 "--professor-forcing and --scheduled-sampling"
             )
         for name in ("pf_hidden", "pf_mlp"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive(name, getattr(self, name))
         if not (math.isfinite(self.pf_weight) and self.pf_weight >= 0):
             raise ValueError(f"pf_weight must be a number >= 0, got {self.pf_weight!r}")
         if not self.pf_lr > 0:
             raise ValueError(f"pf_lr must be positive, got {self.pf_lr!r}")
         for name in ("pf_d_max_acc", "pf_g_min_acc"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
+            check_unit_interval(name, getattr(self, name), closed=True)
         if self.patience is not None and self.patience <= 0:
             raise ValueError(f"patience must be a positive integer, got {self.patience!r}")
 

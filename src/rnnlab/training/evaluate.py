@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.base import map_state
-from rnnlab.decoding.conditional import generate
+from rnnlab._tree import map_state
+from rnnlab.decoding.conditional import ConditionalModel, generate
 from rnnlab.decoding.seq2seq import decode_sources
 from rnnlab.tasks.base import Task, batch_length, batch_rows, batch_to
 
@@ -83,8 +83,14 @@ class ModelEvaluator:
         greedy: bool = False,
         generator: torch.Generator | None = None,
     ) -> Tensor:
+        model = self.model
+        if not isinstance(model, ConditionalModel):
+            raise ValueError(
+                "generating from conditions needs a vec->seq model with initial_state("
+                f"condition), start(batch) and step(tokens, state), got {type(model).__name__}"
+            )
         return generate(
-            self.model,  # type: ignore[arg-type]
+            model,
             conditions.to(self.device),
             length,
             greedy_decoding=greedy,

@@ -37,8 +37,9 @@ one logit.
 Models: anything with the one-step protocol ``step(tokens, state) -> (logits, state)``.
 The behaviour at each step is ``h_t`` from ``step_hidden(tokens, state) -> (logits, h_t,
 state)`` when the model has it (:class:`~rnnlab.models.LanguageModel`: the top layer's
-output), else the concatenation of the state's floating-point tensors after the step (an
-encoder-decoder's decoder needs no more than ``step``). ``forward_hidden(x, state) ->
+output), else the state's floating-point and complex tensors after the step as one real
+vector (:func:`rnnlab._tree.flatten_state`; an encoder-decoder's decoder needs no more than
+``step``). ``forward_hidden(x, state) ->
 (logits, hidden, state)``, when present, computes the teacher-forced run in one call.
 """
 
@@ -52,8 +53,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab.cells.base import State, check_positive
-from rnnlab.diagnostics.gradflow import state_tensors
+from rnnlab._checks import check_positive, check_unit_interval
+from rnnlab._tree import flatten_state
+from rnnlab.cells.base import State
 from rnnlab.training.config import TrainConfig
 
 HiddenStepFn = Callable[[Tensor, State], tuple[Tensor, Tensor, State]]
@@ -94,15 +96,6 @@ class Discriminator(nn.Module):
         return self.mlp(torch.cat([last[0], last[1]], dim=-1)).squeeze(-1)  # (B,)
 
 
-def _flat_state(state: State) -> Tensor:
-    """The state's floating-point tensors as one ``(B, F)`` behaviour vector (complex parts
-    as real and imaginary)."""
-    parts = [torch.view_as_real(t) if t.is_complex() else t for t in state_tensors(state)]
-    if not parts:
-        raise ValueError("the model's state holds no floating-point tensor to read")
-    return torch.cat([t.reshape(t.shape[0], -1) for t in parts], dim=-1)
-
-
 def hidden_step(model: nn.Module) -> HiddenStepFn:
     """The model's ``step_hidden``, or its ``step`` with the flattened new state as the
     behaviour (see the module docstring)."""
@@ -115,7 +108,7 @@ def hidden_step(model: nn.Module) -> HiddenStepFn:
 
     def wrapped(tokens: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
         logits, state = step(tokens, state)
-        return logits, _flat_state(state), state
+        return logits, flatten_state(state), state
 
     return wrapped
 
@@ -258,8 +251,7 @@ class ProfessorForcing:
         if not lr > 0:
             raise ValueError(f"discriminator learning rate must be positive, got {lr}")
         for name, value in (("d_max_accuracy", d_max_accuracy), ("g_min_accuracy", g_min_accuracy)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1], got {value}")
+            check_unit_interval(name, value, closed=True)
         self.discriminator = Discriminator(behaviour_size, hidden_size, mlp_size).to(device)
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=lr)
         self.weight = weight

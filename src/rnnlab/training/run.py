@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnnlab._io import CheckpointError, read_json
 from rnnlab.decoding.seq2seq import decode_sources
 from rnnlab.models.registry import build_model
 from rnnlab.tasks.base import Batch, Task
@@ -19,7 +20,7 @@ from rnnlab.tasks.registry import build_task
 from rnnlab.tasks.seq2seq import Seq2SeqCodec, collate_sources
 from rnnlab.tasks.spec import TaskSpec
 from rnnlab.tasks.tokens import UNK
-from rnnlab.training.checkpoint import CheckpointError, load_weights, read_json
+from rnnlab.training.checkpoint import load_weights
 from rnnlab.training.config import RunConfig
 
 

@@ -28,13 +28,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from rnnlab._io import read_json, write_json
 from rnnlab.training.checkpoint import (
     load_trainer_state,
     load_weights,
-    read_json,
     save_trainer_state,
     save_weights,
-    write_json,
 )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from rnnlab._checks import check_unit_interval
 from rnnlab.cells.base import State
 
 SCHEDULES = ("linear", "exponential", "inverse_sigmoid")
@@ -47,8 +48,7 @@ class SamplingSchedule:
             raise ValueError(f"the exponential schedule needs 0 < k < 1, got k={self.k}")
         if self.kind == "inverse_sigmoid" and not self.k >= 1.0:
             raise ValueError(f"the inverse-sigmoid schedule needs k >= 1, got k={self.k}")
-        if not 0.0 <= self.minimum <= 1.0:
-            raise ValueError(f"minimum teacher probability must lie in [0, 1], got {self.minimum}")
+        check_unit_interval("minimum teacher probability", self.minimum, closed=True)
 
     def teacher_probability(self, step: int) -> float:
         if self.kind == "linear":
@@ -75,8 +75,7 @@ def scheduled_sampling_forward(
     not differentiated through (the paper's choice). Returns logits ``(B, T, V)`` and the
     final state. With ``teacher_probability = 1`` this equals teacher forcing.
     """
-    if not 0.0 <= teacher_probability <= 1.0:
-        raise ValueError(f"teacher_probability must lie in [0, 1], got {teacher_probability}")
+    check_unit_interval("teacher_probability", teacher_probability, closed=True)
     if x.dim() != 2:
         raise ValueError(f"input must be token ids of shape (B, T), got {tuple(x.shape)}")
     step = getattr(model, "step", None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnlab.models.attention import (
+from rnnlab.attention import (
     AdditiveAttention,
     Attention,
     DotAttention,
