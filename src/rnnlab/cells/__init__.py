@@ -6,6 +6,7 @@ from rnnlab.cells.base import (
     detach_state,
     map_state,
     select_rows,
+    step_loop,
     where_state,
     zip_map_state,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "map_state",
     "register_cell",
     "select_rows",
+    "step_loop",
     "where_state",
     "zip_map_state",
 ]
