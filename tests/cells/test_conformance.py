@@ -8,6 +8,7 @@ steps only (``reference``), in float64 so that comparisons are tight.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from rnnlab.cells import (
     Cell,
     State,
     cell_names,
+    decoding,
     make_cell,
     map_state,
     select_rows,
@@ -427,3 +429,22 @@ def test_affine_input_is_project_input(name: str) -> None:
     W, b = affine
     x = inputs()
     torch.testing.assert_close(cell.project_input(x), torch.nn.functional.linear(x, W, b))
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_decoding_context_leaves_token_steps_unchanged(name: str) -> None:
+    """Token by token (one unroll per token, as ``LanguageModel.step`` does), inside
+    ``decoding`` equals outside, though derived weights are computed once inside."""
+    layer = build(name, "fast")
+    x, state = inputs(), random_state(layer, B)
+    runs = []
+    for inside in (False, True):
+        s, ys = state, []
+        with torch.no_grad(), decoding(layer) if inside else contextlib.nullcontext():
+            for t in range(T):
+                y_t, s = layer(x[:, t : t + 1], s)
+                ys.append(y_t)
+        runs.append((torch.cat(ys, dim=1), s))
+    (y_in, s_in), (y_out, s_out) = runs[1], runs[0]
+    torch.testing.assert_close(y_in, y_out, rtol=0, atol=0)
+    assert_state_close(s_in, s_out, rtol=0, atol=0)

@@ -3,6 +3,7 @@
 from rnnlab.cells.base import (
     Cell,
     State,
+    decoding,
     detach_state,
     map_state,
     select_rows,
@@ -70,6 +71,7 @@ __all__ = [
     "boundary_matrix",
     "cell_entry",
     "cell_names",
+    "decoding",
     "detach_state",
     "make_cell",
     "map_state",

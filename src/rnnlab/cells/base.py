@@ -19,13 +19,14 @@ keep them fixed on padded steps.
 
 A cell may also run a whole sequence at once, ``scan(x, state, lengths)``: by default the
 step loop :func:`step_loop`; the plain Elman, LSTM and GRU cells run PyTorch's fused kernel
-there instead, and a cell with a parallel form may run that.
+there instead, and a cell with a parallel form may run that. :func:`decoding` keeps the
+tensors a cell derives from its parameters for a whole generation (one token per call).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import torch
@@ -252,6 +253,51 @@ def step_loop(
                 if keep_states:
                     states.append(state)
     return torch.stack(outputs, dim=1), state, states
+
+
+def _outermost_cells(module: nn.Module) -> list[Cell]:
+    """The cells in ``module`` not inside another cell (a wrapper's inner cell is left to
+    the wrapper), each once, in module order; ``[module]`` when it is a cell itself."""
+    found: list[Cell] = []
+    seen: set[int] = set()
+
+    def visit(m: nn.Module) -> None:
+        if id(m) in seen:
+            return
+        seen.add(id(m))
+        if isinstance(m, Cell):
+            found.append(m)
+            return
+        for child in m.children():
+            visit(child)
+
+    visit(module)
+    return found
+
+
+@contextmanager
+def decoding(module: nn.Module) -> Iterator[None]:
+    """Context of a generation: every cell in ``module`` is inside its :meth:`Cell.unrolling`
+    until the context exits, so the tensors it derives from its parameters (an orthogonal
+    ``W = exp(A)``, a Cayley transform) are computed once for all the tokens generated
+    inside, not once per token.
+
+    Decoding runs the model one token at a time (``model.step``), each call a whole unroll
+    of one step; a cell's ``unrolling()`` entered again inside this context reuses what was
+    computed on entry. Enter it around a generation loop, never around parameter updates:
+    the tensors are computed from the parameters as they are on entry. With gradients
+    enabled (free-running loops in training) the cached tensors are part of the graph, and
+    the backward of their derivation runs once.
+
+    Example::
+
+        with torch.no_grad(), decoding(model):
+            tokens = greedy(model.step, model.initial_state(1), bos, 200)
+    """
+    with ExitStack() as stack:
+        for cell in _outermost_cells(module):
+            stack.enter_context(cell.unrolling())
+        yield
 
 
 def check_positive(name: str, value: int) -> None:
