@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from rnnlab.cells import decoding
 from rnnlab.decoding.sampling import greedy, sample
 from rnnlab.models.conditional import ConditionalGenerator
 
@@ -25,7 +26,8 @@ def generate(
 
     Runs :func:`rnnlab.decoding.sample` (or :func:`rnnlab.decoding.greedy` with
     ``greedy_decoding``) over ``model.step`` from ``model.initial_state(condition)`` and the
-    start symbol, without gradients and in eval mode (the model's mode is restored).
+    start symbol, without gradients, in eval mode (the model's mode is restored) and inside
+    :func:`rnnlab.cells.decoding` (derived recurrent weights computed once, not per token).
 
     Example::
 
@@ -35,7 +37,7 @@ def generate(
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), decoding(model):
             state = model.initial_state(condition)
             start = model.start(condition.shape[0])
             if greedy_decoding:

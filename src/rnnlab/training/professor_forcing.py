@@ -52,6 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnlab.cells import decoding
 from rnnlab.cells.base import State, check_positive
 from rnnlab.diagnostics.gradflow import state_tensors
 from rnnlab.training.config import TrainConfig
@@ -131,10 +132,11 @@ def teacher_forced_run(
     step = hidden_step(model)
     logits: list[Tensor] = []
     hidden: list[Tensor] = []
-    for token in x.unbind(1):
-        z, h, state = step(token, state)
-        logits.append(z)
-        hidden.append(h)
+    with decoding(model):  # derived recurrent weights once, not per token
+        for token in x.unbind(1):
+            z, h, state = step(token, state)
+            logits.append(z)
+            hidden.append(h)
     return torch.stack(logits, 1), torch.stack(hidden, 1), state
 
 
@@ -157,14 +159,15 @@ def free_running_run(
     logits: list[Tensor] = []
     hidden: list[Tensor] = []
     tokens: list[Tensor] = []
-    for t in range(length):
-        if t > 0:
-            probs = torch.softmax(logits[-1].detach().float(), dim=-1)
-            token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-        z, h, state = step(token, state)
-        logits.append(z)
-        hidden.append(h)
-        tokens.append(token)
+    with decoding(model):  # derived recurrent weights once, not per token
+        for t in range(length):
+            if t > 0:
+                probs = torch.softmax(logits[-1].detach().float(), dim=-1)
+                token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            z, h, state = step(token, state)
+            logits.append(z)
+            hidden.append(h)
+            tokens.append(token)
     return torch.stack(logits, 1), torch.stack(hidden, 1), torch.stack(tokens, 1)
 
 
