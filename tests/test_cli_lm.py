@@ -141,3 +141,30 @@ def test_exposure_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert len(entry["kl_free"]) == 12 and len(entry["kl_teacher_forced"]) == 12
     assert entry["mean_kl_free"] > 0 and (diag / "exposure.png").is_file()
     assert "mean KL free-running" in capsys.readouterr().out
+
+
+def test_sample_derives_orthogonal_weights_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``rnnlab sample`` runs inside ``rnnlab.cells.decoding``: an expRNN's
+    ``W = exp(A - A^T)`` once for the prompt and every generated character, not per token."""
+    import torch
+
+    corpus = write_corpus(tmp_path / "corpus.txt")
+    out = str(tmp_path / "exp")
+    argv = ["train", "charlm", "--data", str(corpus), "--model", "exprnn", "--hidden", "8"]
+    argv += ["--layers", "1"]
+    argv += ["--T", "8", "--batch-size", "4", "--steps", "2", "--out", out, "--quiet"]
+    assert main(argv) == 0
+    calls = [0]
+    original = torch.linalg.matrix_exp
+
+    def counted(a: torch.Tensor) -> torch.Tensor:
+        calls[0] += 1
+        return original(a)
+
+    monkeypatch.setattr(torch.linalg, "matrix_exp", counted)
+    capsys.readouterr()
+    assert main(["sample", out, "--prompt", "the ", "--length", "30", "--seed", "1"]) == 0
+    assert calls[0] == 1
+    assert len(capsys.readouterr().out.rstrip("\n")) == 34

@@ -234,6 +234,7 @@ def _eval_text(run: Any, path: str, device: str) -> dict[str, float]:
 def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
+    from rnnlab.cells import decoding
     from rnnlab.decoding import greedy_iter, sample_iter
     from rnnlab.models.base import TokenGenerator
     from rnnlab.tasks.base import Batch
@@ -258,7 +259,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     prompt = args.prompt if args.prompt else "\n"
     ids = vocab.encode(prompt).to(args.device).unsqueeze(0)  # (1, P)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
-    with torch.no_grad():
+    with torch.no_grad(), decoding(model):
         state = None
         if ids.shape[1] > 1:  # read the prompt but its last token, which starts sampling
             _, state = run.model(Batch(ids[:, :-1]))

@@ -8,6 +8,7 @@ steps only (``reference``), in float64 so that comparisons are tight.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,17 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from torch.func import functional_call
 
-from rnnlab.cells import Cell, State, cell_names, make_cell, map_state, select_rows, zip_map_state
+from rnnlab.cells import (
+    Cell,
+    State,
+    cell_names,
+    decoding,
+    make_cell,
+    map_state,
+    select_rows,
+    step_loop,
+    zip_map_state,
+)
 from rnnlab.layers import Bidirectional, Recurrent, SequenceLayer, Stacked
 from rnnlab.layers.bidirectional import BidirectionalState
 from rnnlab.layers.stacked import StackedState
@@ -359,3 +370,81 @@ def test_bidirectional_backward_half_is_reversed_unroll(name: str, fast: bool) -
         torch.testing.assert_close(y[b, :n, h_f:], expected)
         assert torch.equal(y[b, n:], torch.zeros_like(y[b, n:]))
         assert_state_close(select_rows(final.backward, torch.tensor([b])), s)
+
+
+# awkward lengths for scan: none, ragged, all full given explicitly, all one step
+SCAN_LENGTHS = {"none": None, "ragged": LENGTHS, "full": [T] * B, "ones": [1] * B}
+
+
+@pytest.mark.parametrize("lengths", list(SCAN_LENGTHS), ids=list(SCAN_LENGTHS))
+@pytest.mark.parametrize("name", CELLS)
+def test_scan_equals_step_loop(name: str, lengths: str) -> None:
+    """``cell.scan`` (a fused kernel, a parallel form, or the default loop) equals the step
+    loop on outputs, final state and every gradient, with NaN padding kept out of all."""
+    cell = make_cell(name, D, H).to(F64).eval()
+    lens = SCAN_LENGTHS[lengths]
+    lens_t = None if lens is None else torch.tensor(lens)
+    x = inputs()
+    if lens_t is not None:
+        pad = torch.arange(T).unsqueeze(0) >= lens_t.unsqueeze(1)  # (B, T)
+        x = x.masked_fill(pad.unsqueeze(-1), float("nan"))
+    state = map_state(
+        lambda t: 0.5 * torch.randn_like(t) if t.is_floating_point() else t,
+        cell.initial_state(B, dtype=F64),
+    )
+    results = []
+    for run in ("scan", "loop"):
+        x_run = x.clone().requires_grad_(True)
+        s_leaves = [t.clone().requires_grad_(t.is_floating_point()) for t in leaves(state)]
+        s_run = refill(state, s_leaves)
+        if run == "scan":
+            y, final = cell.scan(x_run, s_run, lens_t)
+        else:
+            y, final, _ = step_loop(cell, x_run, s_run, lens_t)
+        floats = [t for t in leaves(final) if t.is_floating_point()]
+        loss = (y * torch.linspace(-1, 1, y.numel(), dtype=F64).view_as(y)).sum()
+        loss = loss + sum((t * t).sum() for t in floats)
+        wrt = [x_run, *(t for t in s_leaves if t.requires_grad), *cell.parameters()]
+        g = torch.autograd.grad(loss, wrt, allow_unused=True)
+        results.append((y.detach(), final, g))
+    (y, final, g), (y_ref, final_ref, g_ref) = results
+    assert not y.isnan().any()
+    torch.testing.assert_close(y, y_ref)
+    assert_state_close(final, final_ref)
+    for a, e in zip(g, g_ref, strict=True):
+        if e is None:
+            assert a is None or not a.any()
+            continue
+        assert a is not None and not a.isnan().any()
+        torch.testing.assert_close(a, e)
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_affine_input_is_project_input(name: str) -> None:
+    """Where a cell declares ``affine_input() = (W, b)``, ``project_input(x) = x W^T + b``."""
+    cell = make_cell(name, D, H).to(F64)
+    affine = cell.affine_input()
+    if affine is None:
+        return
+    W, b = affine
+    x = inputs()
+    torch.testing.assert_close(cell.project_input(x), torch.nn.functional.linear(x, W, b))
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_decoding_context_leaves_token_steps_unchanged(name: str) -> None:
+    """Token by token (one unroll per token, as ``LanguageModel.step`` does), inside
+    ``decoding`` equals outside, though derived weights are computed once inside."""
+    layer = build(name, "fast")
+    x, state = inputs(), random_state(layer, B)
+    runs = []
+    for inside in (False, True):
+        s, ys = state, []
+        with torch.no_grad(), decoding(layer) if inside else contextlib.nullcontext():
+            for t in range(T):
+                y_t, s = layer(x[:, t : t + 1], s)
+                ys.append(y_t)
+        runs.append((torch.cat(ys, dim=1), s))
+    (y_in, s_in), (y_out, s_out) = runs[1], runs[0]
+    torch.testing.assert_close(y_in, y_out, rtol=0, atol=0)
+    assert_state_close(s_in, s_out, rtol=0, atol=0)

@@ -262,11 +262,24 @@ def test_unrolling_computes_the_recurrence_once(
 
 
 def test_unrolling_is_reentrant_and_clears_its_cache() -> None:
+    """A nested unroll (a token's unroll inside ``decoding``) reuses the outer cache, except
+    when gradients were off for the outer one and are on now; each exit restores."""
     cell = ExpRNNCell(3, 4)
     with cell.unrolling():
         outer = cell._cache
+        assert outer is not None and outer.requires_grad
         with cell.unrolling():
-            assert cell._cache is not None and cell._cache is not outer
+            assert cell._cache is outer
+        with torch.no_grad(), cell.unrolling():
+            assert cell._cache is outer
+        assert cell._cache is outer
+    assert cell._cache is None
+    with torch.no_grad(), cell.unrolling():
+        outer = cell._cache
+        assert outer is not None and not outer.requires_grad
+        with torch.enable_grad(), cell.unrolling():
+            inner = cell._cache
+            assert inner is not None and inner is not outer and inner.requires_grad
         assert cell._cache is outer
     assert cell._cache is None
     with pytest.raises(RuntimeError), cell.unrolling():

@@ -3,9 +3,11 @@
 from rnnlab.cells.base import (
     Cell,
     State,
+    decoding,
     detach_state,
     map_state,
     select_rows,
+    step_loop,
     where_state,
     zip_map_state,
 )
@@ -68,11 +70,13 @@ __all__ = [
     "Zoneout",
     "cell_entry",
     "cell_names",
+    "decoding",
     "detach_state",
     "make_cell",
     "map_state",
     "register_cell",
     "select_rows",
+    "step_loop",
     "where_state",
     "zip_map_state",
 ]

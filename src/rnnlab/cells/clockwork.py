@@ -147,6 +147,7 @@ class ClockworkCell(Cell):
         # rows -> (masked W_h[:rows], W_x[:rows], b[:rows]), for the unroll in progress
         self._prefixes: dict[int, tuple[Tensor, Tensor, Tensor]] | None = None
         self._masked: Tensor | None = None  # the masked W_h of the unroll in progress
+        self._masked_has_grad = False  # the masked W_h was formed with gradients enabled
 
     def initial_state(
         self, batch: int, *, device: Any = None, dtype: torch.dtype | None = None
@@ -160,12 +161,17 @@ class ClockworkCell(Cell):
 
     @contextmanager
     def unrolling(self) -> Iterator[None]:
-        outer = self._prefixes, self._masked  # re-entrant: an inner unroll has its own
+        masked = self._masked
+        if masked is not None and (self._masked_has_grad or not torch.is_grad_enabled()):
+            yield  # nested (decoding): the outer unroll's tensors serve here too
+            return
+        outer = self._prefixes, masked, self._masked_has_grad
         self._prefixes, self._masked = {}, self.recurrence_matrix()
+        self._masked_has_grad = torch.is_grad_enabled()
         try:
             yield
         finally:
-            self._prefixes, self._masked = outer
+            self._prefixes, self._masked, self._masked_has_grad = outer
 
     def _prefix(self, rows: int) -> tuple[Tensor, Tensor, Tensor]:
         """Masked ``W_h[:rows]``, ``W_x[:rows]``, ``b[:rows]``. Inside an unroll the mask is

@@ -35,12 +35,15 @@ class CachedRecurrenceCell(Cell, Generic[F]):
     Subclasses implement :meth:`_derive` (e.g. ``matrix_exp(A - A^T)``); :meth:`step` reads
     :meth:`_derived`, which inside :meth:`unrolling` is the value computed once on entry
     (so one unroll of ``T`` steps pays for one ``matrix_exp`` and its backward once) and
-    outside it a fresh computation.
+    outside it a fresh computation. An unroll nested in another (each token's unroll inside
+    :func:`rnnlab.cells.base.decoding`) reuses the outer value, unless that one was
+    computed without gradients and gradients are now enabled.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._cache: F | None = None
+        self._cache_has_grad = False  # computed with gradients enabled
 
     def _derive(self) -> F:
         raise NotImplementedError
@@ -50,12 +53,15 @@ class CachedRecurrenceCell(Cell, Generic[F]):
 
     @contextmanager
     def unrolling(self) -> Iterator[None]:
-        outer = self._cache  # re-entrant: an inner unroll recomputes, then restores
-        self._cache = self._derive()
+        if self._cache is not None and (self._cache_has_grad or not torch.is_grad_enabled()):
+            yield  # nested in an unroll whose value serves here too
+            return
+        outer = self._cache, self._cache_has_grad
+        self._cache, self._cache_has_grad = self._derive(), torch.is_grad_enabled()
         try:
             yield
         finally:
-            self._cache = outer
+            self._cache, self._cache_has_grad = outer
 
 
 # ------------------------------------------------------------------------------ modReLU

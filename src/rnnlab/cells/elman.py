@@ -54,6 +54,11 @@ class ElmanCell(FusedLayoutCell):
         self.fused_mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
         self._make_params(input_size, hidden_size, gates=1, bias=bias)
 
+    @property
+    def uses_fused_kernel(self) -> bool:
+        # exactly this class: a subclass may change the step (see FusedLayoutCell)
+        return type(self) is ElmanCell
+
     def initial_state(
         self, batch: int, *, device: Any = None, dtype: torch.dtype | None = None
     ) -> ElmanState:

@@ -1,13 +1,17 @@
-"""Base of the cells that have a PyTorch fused kernel (Elman, LSTM, GRU)."""
+"""Base of the cells that have a PyTorch fused kernel (Elman, LSTM, GRU), and their
+fused :meth:`~rnnlab.cells.Cell.scan`."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from rnnlab.cells.base import Cell
+from rnnlab.cells.base import Cell, State
 
 
 class FusedLayoutCell(Cell):
@@ -15,13 +19,28 @@ class FusedLayoutCell(Cell):
 
     ``weight_ih (G*H, D)``, ``weight_hh (G*H, H)``, ``bias_ih (G*H,)``, ``bias_hh (G*H,)``
     with ``G`` gates, named as PyTorch's layer 0 without the ``_l0`` suffix, so the fused
-    kernels run with these very tensors (see :class:`rnnlab.layers.Recurrent`).
+    kernels run with these very tensors.
+
+    :meth:`scan` runs the fused kernel of ``fused_mode`` (oneDNN on CPU, cuDNN on GPU)
+    when :attr:`uses_fused_kernel` is true, and the step loop otherwise.
+    ``uses_fused_kernel`` is true only for an instance of exactly
+    :class:`~rnnlab.cells.ElmanCell`, :class:`~rnnlab.cells.LSTMCell` or
+    :class:`~rnnlab.cells.GRUCell` (each checks its own exact type): a subclass may change
+    the step (multiplicative integration does), and then the kernel would compute
+    something else. A subclass that keeps the step exactly may override it.
     """
 
     weight_ih: nn.Parameter
     weight_hh: nn.Parameter
     bias_ih: nn.Parameter | None
     bias_hh: nn.Parameter | None
+
+    def __init__(self) -> None:
+        super().__init__()
+        # the fused module: a parameter-free template (on the meta device) that
+        # functional_call fills with this cell's tensors; in a list to stay out of the
+        # module tree (built on the first fused scan)
+        self._fused_template: list[nn.RNNBase] = []
 
     def _make_params(self, input_size: int, hidden_size: int, gates: int, bias: bool) -> None:
         g = gates * hidden_size
@@ -46,12 +65,57 @@ class FusedLayoutCell(Cell):
             w["bias_hh_l0"] = self.bias_hh
         return w
 
+    def _input_bias(self) -> Tensor | None:
+        """The bias added in :meth:`project_input`, ``b_ih + b_hh`` (the GRU keeps ``b_hh``
+        in its step)."""
+        if self.bias_ih is None or self.bias_hh is None:
+            return None
+        return self.bias_ih + self.bias_hh
+
     def project_input(self, x: Tensor) -> Tensor:
-        # W_ih x + (b_ih + b_hh) for every step at once: (..., D) -> (..., G*H)
-        bias = None
-        if self.bias_ih is not None and self.bias_hh is not None:
-            bias = self.bias_ih + self.bias_hh
-        return nn.functional.linear(x, self.weight_ih, bias)
+        # W_ih x + b for every step at once: (..., D) -> (..., G*H)
+        return nn.functional.linear(x, self.weight_ih, self._input_bias())
+
+    def affine_input(self) -> tuple[Tensor, Tensor | None] | None:
+        return self.weight_ih, self._input_bias()
+
+    def scan(self, x: Tensor, state: State, lengths: Tensor | None = None) -> tuple[Tensor, State]:
+        """The fused kernel when :attr:`uses_fused_kernel`, else the step loop; variable
+        lengths run as a packed sequence (padded steps never enter the kernel)."""
+        if not self.uses_fused_kernel:
+            return super().scan(x, state, lengths)
+        module = self._fused_module()
+        is_lstm = self.fused_mode == "LSTM"
+        hx: Any = (state.h.unsqueeze(0), state.c.unsqueeze(0)) if is_lstm else state.h.unsqueeze(0)
+        weights = self.fused_weights()
+        if lengths is None or bool((lengths == x.shape[1]).all()):
+            y, hn = functional_call(module, weights, (x, hx))  # (B, T, H)
+        else:
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, hn = functional_call(module, weights, (packed, hx))
+            y, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        if is_lstm:
+            return y, type(state)(hn[0].squeeze(0), hn[1].squeeze(0))
+        return y, type(state)(hn.squeeze(0))
+
+    def _fused_module(self) -> nn.RNNBase:
+        """``torch.nn.RNN/LSTM/GRU`` of this cell's sizes and ``fused_mode``, on ``meta``."""
+        if not self._fused_template:
+            bias = self.bias_ih is not None
+            kw: dict[str, Any] = dict(batch_first=True, bias=bias, device="meta")
+            D, H, mode = self.input_size, self.hidden_size, self.fused_mode
+            module: nn.RNNBase
+            if mode == "LSTM":
+                module = nn.LSTM(D, H, **kw)
+            elif mode == "GRU":
+                module = nn.GRU(D, H, **kw)
+            elif mode in ("RNN_TANH", "RNN_RELU"):
+                nl = "tanh" if mode == "RNN_TANH" else "relu"
+                module = nn.RNN(D, H, nonlinearity=nl, **kw)
+            else:
+                raise ValueError(f"{type(self).__name__} has no fused kernel (mode {mode!r})")
+            self._fused_template.append(module)
+        return self._fused_template[0]
 
     def _recurrent(self, p_t: Tensor, h: Tensor) -> Tensor:
         # p_t + W_hh h_{t-1}, with p_t from project_input: (B, G*H)

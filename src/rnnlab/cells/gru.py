@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from rnnlab._checks import check_positive
 from rnnlab.cells.base import check_chrono
@@ -31,8 +31,8 @@ class GRUCell(FusedLayoutCell):
         Cho et al. (2014) apply the reset gate *before* the recurrent matmul,
         :math:`W_{hn}(r_t \odot h_{t-1})`. Like ``torch.nn.GRU`` (and cuDNN) this cell applies
         it *after*, :math:`r_t \odot (W_{hn} h_{t-1} + b_{hn})`, which lets all three
-        recurrent matmuls run as one and makes the cell equal to the fused kernel, so the
-        fast path of :class:`rnnlab.layers.Recurrent` is exact.
+        recurrent matmuls run as one and makes the cell equal to the fused kernel that its
+        :meth:`scan` runs.
 
     With :meth:`chrono_init_` (Tallec & Ollivier 2018) the update gate's bias is
     :math:`b_z = \log u`, :math:`u \sim U(1, T_{max} - 1)` (``z`` weights the old state here),
@@ -61,6 +61,11 @@ class GRUCell(FusedLayoutCell):
         self.fused_mode = "GRU"
         self._make_params(input_size, hidden_size, gates=3, bias=bias)
 
+    @property
+    def uses_fused_kernel(self) -> bool:
+        # exactly this class: a subclass may change the step (see FusedLayoutCell)
+        return type(self) is GRUCell
+
     def chrono_init_(self, max_delay: int, generator: torch.Generator | None = None) -> None:
         """Chrono initialisation for dependencies up to ``max_delay`` steps (in place)."""
         check_chrono(max_delay)
@@ -79,9 +84,10 @@ class GRUCell(FusedLayoutCell):
     ) -> GRUState:
         return GRUState(self._zeros(batch, device, dtype))
 
-    def project_input(self, x: Tensor) -> Tensor:
-        # W_ih x + b_ih for every step at once; b_hn sits inside the reset product
-        return nn.functional.linear(x, self.weight_ih, self.bias_ih)
+    def _input_bias(self) -> Tensor | None:
+        # project_input is W_ih x + b_ih; b_hh stays in the step, as b_hn sits inside the
+        # reset product
+        return self.bias_ih
 
     def step(self, p_t: Tensor, state: GRUState) -> tuple[Tensor, GRUState]:
         h_prev = state.h

@@ -70,6 +70,11 @@ class LSTMCell(FusedLayoutCell):
                 self.bias_hh.zero_()
                 self.bias_ih[hidden_size : 2 * hidden_size].fill_(forget_bias)
 
+    @property
+    def uses_fused_kernel(self) -> bool:
+        # exactly this class: a subclass may change the step (see FusedLayoutCell)
+        return type(self) is LSTMCell
+
     def chrono_init_(self, max_delay: int, generator: torch.Generator | None = None) -> None:
         """Chrono initialisation for dependencies up to ``max_delay`` steps (in place)."""
         check_chrono(max_delay)

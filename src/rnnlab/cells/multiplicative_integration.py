@@ -14,7 +14,8 @@ The cells here subclass :class:`~rnnlab.cells.ElmanCell`, :class:`~rnnlab.cells.
 and :class:`~rnnlab.cells.GRUCell` and keep their parameters (``weight_ih``, ``weight_hh``,
 ``bias_ih``, ``bias_hh``) and gate order, adding ``alpha``, ``beta1``, ``beta2`` of shape
 ``(G*H,)``. Their maths is not the fused kernels', so ``fused_mode`` is ``None`` (and
-:class:`~rnnlab.layers.Recurrent` dispatches only the exact plain classes anyway).
+``uses_fused_kernel`` is true only for the exact plain classes anyway): their
+:meth:`~rnnlab.cells.Cell.scan` is the step loop.
 
 The input-only parts are hoisted: ``project_input`` returns
 ``[alpha * W x + beta1, beta2 * W x + b]`` (``P = 2GH``), and the step is one matmul and
@@ -61,6 +62,9 @@ class _MultiplicativeIntegration(FusedLayoutCell):
         if bias is not None:
             shift = shift + bias
         return torch.cat([scale, shift], dim=-1)
+
+    def affine_input(self) -> tuple[Tensor, Tensor | None] | None:
+        return None  # project_input returns [scale, shift], not W_ih x + b
 
     def _recurrent(self, p_t: Tensor, h: Tensor) -> Tensor:
         scale, shift = p_t.chunk(2, dim=-1)

@@ -15,6 +15,11 @@ Example::
 
     greedy(step, cell.initial_state(4), bos.expand(4), 100, eos=eos_id)
     beam_search(step, cell.initial_state(4), bos.expand(4), 5, 100, eos_id).tokens[:, 0]
+
+The decoders know only ``step``; a caller that owns the model runs them inside
+``rnnlab.cells.decoding(model)`` (as :func:`generate` and :func:`decode_sources` do), so
+that the weights a cell derives from its parameters (an orthogonal ``exp(A)``) are computed
+once per generation rather than once per token.
 """
 
 from rnnlab.decoding.base import StepFn, sequence_lengths

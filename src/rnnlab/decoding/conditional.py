@@ -3,11 +3,12 @@ one-step decoders."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from rnnlab.cells import decoding
 from rnnlab.cells.base import State
 from rnnlab.decoding.sampling import greedy, sample
 
@@ -52,7 +53,8 @@ def generate(
 
     Runs :func:`rnnlab.decoding.sample` (or :func:`rnnlab.decoding.greedy` with
     ``greedy_decoding``) over ``model.step`` from ``model.initial_state(condition)`` and the
-    start symbol, without gradients and in eval mode (the model's mode is restored).
+    start symbol, without gradients, in eval mode (the model's mode is restored) and inside
+    :func:`rnnlab.cells.decoding` (derived recurrent weights computed once, not per token).
 
     Example::
 
@@ -62,7 +64,7 @@ def generate(
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), decoding(cast(nn.Module, model)):
             state = model.initial_state(condition)
             start = model.start(condition.shape[0])
             if greedy_decoding:

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from rnnlab._checks import check_positive
+from rnnlab.cells import decoding
 from rnnlab.decoding.base import check_max_length
 from rnnlab.decoding.beam import beam_search
 from rnnlab.decoding.sampling import greedy_iter
@@ -44,7 +45,8 @@ def decode_sources(
     Rows are sorted by source length and decoded ``batch_size`` sources at a time (with
     beam search, ``batch_size * beam_size`` rows per step: all beams of all sentences in
     one batch). ``beam_size = 1`` decodes greedily. With ``attention=True`` the weights of
-    every output token (``EOS`` included) come back too.
+    every output token (``EOS`` included) come back too. Runs without gradients, in eval
+    mode and inside :func:`rnnlab.cells.decoding`.
 
     Example::
 
@@ -61,7 +63,7 @@ def decode_sources(
     device = src.device
     was_training = model.training
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), decoding(model):
         for start in range(0, N, batch_size):
             rows = order[start : start + batch_size]
             index = torch.tensor(rows, device=device)

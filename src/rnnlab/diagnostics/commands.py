@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab._io import read_json, write_json
+from rnnlab.cells import decoding
 from rnnlab.diagnostics.boundaries import boundary_agreement, hmrnn_boundaries, word_boundaries
 from rnnlab.diagnostics.exposure import ExposureCurve, exposure_bias
 from rnnlab.diagnostics.exposure_text import TextExposureCurve, text_exposure
@@ -239,15 +240,16 @@ def diagnose_exposure(
         common = {"run": str(run_dir), "cell": model_name, "training_mode": mode}
         generator = torch.Generator().manual_seed(seed)
         if isinstance(task, HMMTask):
-            curve = exposure_bias(
-                model.step,
-                model.initial_state,
-                task.process,
-                num_sequences,
-                length if length is not None else task.T,
-                generator,
-                task.start_token,
-            )
+            with decoding(model):  # derived recurrent weights once, not per token
+                curve = exposure_bias(
+                    model.step,
+                    model.initial_state,
+                    task.process,
+                    num_sequences,
+                    length if length is not None else task.T,
+                    generator,
+                    task.start_token,
+                )
             exact[f"{label} [{mode}]"] = curve
             results[label] = {
                 "measure": "exact_kl",
@@ -256,15 +258,16 @@ def diagnose_exposure(
                 **curve.to_dict(),
             }
         else:
-            text_curve = text_exposure(
-                model.step,
-                model.initial_state,
-                task.tokens("val"),
-                num_sequences,
-                length if length is not None else 256,
-                context,
-                generator,
-            )
+            with decoding(model):
+                text_curve = text_exposure(
+                    model.step,
+                    model.initial_state,
+                    task.tokens("val"),
+                    num_sequences,
+                    length if length is not None else 256,
+                    context,
+                    generator,
+                )
             text[f"{label} [{mode}]"] = text_curve
             results[label] = {
                 "measure": "text",

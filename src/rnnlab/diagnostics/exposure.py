@@ -224,7 +224,8 @@ def exposure_bias(
     Args:
         step_fn: ``step(tokens (B,), state) -> (logits (B, V'), state)`` with ``V' >= V``
             (for a :class:`~rnnlab.models.LanguageModel`, ``model.step``; put it in eval
-            mode so dropout is off).
+            mode so dropout is off, and call this inside ``rnnlab.cells.decoding(model)``
+            so derived recurrent weights are computed once, not per token).
         initial_state_fn: ``batch -> state`` before ``start_token`` is read (for example
             ``lambda B: model.initial_state(B)``); its tensors' device is the model's.
         process: the true process.

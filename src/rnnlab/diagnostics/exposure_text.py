@@ -237,7 +237,8 @@ def text_exposure(
 
     Args:
         step_fn: ``step(tokens (B,), state) -> (logits (B, V), state)`` (for a
-            :class:`~rnnlab.models.LanguageModel` in eval mode, ``model.step``).
+            :class:`~rnnlab.models.LanguageModel` in eval mode, ``model.step``, called
+            inside ``rnnlab.cells.decoding(model)``).
         initial_state_fn: ``batch -> state`` before the context is read.
         text: ``(n,)`` long token ids, the text the prefixes are taken from (the
             validation text), ``n >= context + length``.

@@ -43,16 +43,6 @@ def last_step(y: Tensor, lengths: Tensor | None) -> Tensor:
     return y.gather(1, idx).squeeze(1)
 
 
-def step_mask(lengths: Tensor | None, steps: int, device: Any) -> Tensor | None:
-    """``(B, T)`` bool mask of real steps, or ``None`` when every row is full length."""
-    if lengths is None:
-        return None
-    lengths = lengths.to(device)
-    if bool((lengths == steps).all()):
-        return None
-    return torch.arange(steps, device=device).unsqueeze(0) < lengths.unsqueeze(1)
-
-
 class SequenceLayer(nn.Module):
     """Base of the modules that map a ``(B, T, D)`` sequence to ``(B, T, output_size)``.
 

@@ -9,9 +9,9 @@ import torch
 from torch import Tensor
 
 from rnnlab._checks import check_positive
-from rnnlab.cells.base import Cell, State, map_state, where_state
+from rnnlab.cells.base import Cell, State, map_state, step_mask, where_state
 from rnnlab.cells.registry import make_cell
-from rnnlab.layers.base import SequenceLayer, check_sequence_input, step_mask
+from rnnlab.layers.base import SequenceLayer, check_sequence_input
 from rnnlab.layers.recurrent import Recurrent
 from rnnlab.layers.stacked import Stacked
 

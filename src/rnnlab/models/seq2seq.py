@@ -29,7 +29,7 @@ with EOS, padded with -100) -> logits ``(B, T, V_t)``.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -39,7 +39,7 @@ from rnnlab._tree import state_leaves, state_with_leaves
 from rnnlab.attention import ATTENTIONS, make_attention
 from rnnlab.cells.base import Cell, State, map_state
 from rnnlab.layers.base import SequenceLayer
-from rnnlab.layers.recurrent import _FUSED_CELLS, Recurrent
+from rnnlab.layers.recurrent import Recurrent
 
 # the token conventions of rnnlab.tasks.tokens and rnnlab.tasks.base (models do not import
 # tasks): PAD = 0, BOS = 1, and -100 marks target padding
@@ -280,14 +280,14 @@ class EncoderDecoder(nn.Module):
         cell, cell_state, feed = self.decoder_cell, state.cell, state.feed
         keys, memory, mask = state.keys, state.memory, state.mask  # one row per row here
         outputs: list[Tensor] = []
+        affine = cell.affine_input()  # (W, b) when project_input is W x + b
         with cell.unrolling():
-            if type(cell) in _FUSED_CELLS:
+            if affine is not None:
                 # W [e_t; h~_{t-1}] + b = (W_e e_t + b) + W_h h~_{t-1}: the embedding part
                 # for every step in one matmul, only the fed-back part inside the loop
-                W = cast(Tensor, cell.weight_ih)
+                W, b = affine
                 E = e.shape[-1]
-                offset = cell.project_input(e.new_zeros(1, W.shape[1]))  # (1, G): b
-                projected = nn.functional.linear(e, W[:, :E]) + offset  # (B, T, G)
+                projected = nn.functional.linear(e, W[:, :E], b)  # (B, T, G)
                 W_h = W[:, E:].t()  # (H, G)
                 for p_t in projected.unbind(1):
                     o, cell_state = cell.step(torch.addmm(p_t, feed, W_h), cell_state)

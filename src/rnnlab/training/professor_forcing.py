@@ -55,6 +55,7 @@ from torch import Tensor, nn
 
 from rnnlab._checks import check_positive, check_unit_interval
 from rnnlab._tree import flatten_state
+from rnnlab.cells import decoding
 from rnnlab.cells.base import State
 from rnnlab.training.config import TrainConfig
 
@@ -124,10 +125,11 @@ def teacher_forced_run(
     step = hidden_step(model)
     logits: list[Tensor] = []
     hidden: list[Tensor] = []
-    for token in x.unbind(1):
-        z, h, state = step(token, state)
-        logits.append(z)
-        hidden.append(h)
+    with decoding(model):  # derived recurrent weights once, not per token
+        for token in x.unbind(1):
+            z, h, state = step(token, state)
+            logits.append(z)
+            hidden.append(h)
     return torch.stack(logits, 1), torch.stack(hidden, 1), state
 
 
@@ -150,14 +152,15 @@ def free_running_run(
     logits: list[Tensor] = []
     hidden: list[Tensor] = []
     tokens: list[Tensor] = []
-    for t in range(length):
-        if t > 0:
-            probs = torch.softmax(logits[-1].detach().float(), dim=-1)
-            token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-        z, h, state = step(token, state)
-        logits.append(z)
-        hidden.append(h)
-        tokens.append(token)
+    with decoding(model):  # derived recurrent weights once, not per token
+        for t in range(length):
+            if t > 0:
+                probs = torch.softmax(logits[-1].detach().float(), dim=-1)
+                token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            z, h, state = step(token, state)
+            logits.append(z)
+            hidden.append(h)
+            tokens.append(token)
     return torch.stack(logits, 1), torch.stack(hidden, 1), torch.stack(tokens, 1)
 
 

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from rnnlab._checks import check_unit_interval
+from rnnlab.cells import decoding
 from rnnlab.cells.base import State
 
 SCHEDULES = ("linear", "exponential", "inverse_sigmoid")
@@ -73,7 +74,9 @@ def scheduled_sampling_forward(
 
     The model needs ``step(token (B,), state) -> (logits (B, V), state)``; the samples are
     not differentiated through (the paper's choice). Returns logits ``(B, T, V)`` and the
-    final state. With ``teacher_probability = 1`` this equals teacher forcing.
+    final state. With ``teacher_probability = 1`` this equals teacher forcing. The loop runs
+    inside :func:`rnnlab.cells.decoding`, so derived recurrent weights (and their backward)
+    are computed once per call, not once per token.
     """
     check_unit_interval("teacher_probability", teacher_probability, closed=True)
     if x.dim() != 2:
@@ -83,14 +86,15 @@ def scheduled_sampling_forward(
         raise TypeError(f"scheduled sampling needs a model with step(), got {type(model).__name__}")
     outputs: list[Tensor] = []
     token = x[:, 0]
-    for t in range(x.shape[1]):
-        if t > 0:
-            previous = outputs[-1].detach()
-            sampled = torch.multinomial(
-                torch.softmax(previous.float(), dim=-1), 1, generator=generator
-            ).squeeze(1)
-            coin = torch.rand(x.shape[0], generator=generator, device=x.device)
-            token = torch.where(coin < teacher_probability, x[:, t], sampled)
-        logits, state = step(token, state)
-        outputs.append(logits)
+    with decoding(model):
+        for t in range(x.shape[1]):
+            if t > 0:
+                previous = outputs[-1].detach()
+                sampled = torch.multinomial(
+                    torch.softmax(previous.float(), dim=-1), 1, generator=generator
+                ).squeeze(1)
+                coin = torch.rand(x.shape[0], generator=generator, device=x.device)
+                token = torch.where(coin < teacher_probability, x[:, t], sampled)
+            logits, state = step(token, state)
+            outputs.append(logits)
     return torch.stack(outputs, dim=1), state
