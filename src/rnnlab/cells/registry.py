@@ -11,6 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
+from rnnlab._plugins import load_entry_points
 from rnnlab.cells.base import Cell
 from rnnlab.cells.cayley import CayleyCell
 from rnnlab.cells.clockwork import ClockworkCell
@@ -66,7 +69,12 @@ def cell_names() -> list[str]:
 
 def cell_entry(name: str) -> CellEntry:
     if name not in _CELLS:
-        raise ValueError(f"unknown cell {name!r}; expected one of {', '.join(cell_names())}")
+        load_entry_points()  # an installed plugin may provide it
+    if name not in _CELLS:
+        raise ValueError(
+            f"unknown cell {name!r}; expected one of {', '.join(cell_names())} (a cell of "
+            "your own: register_cell in a plugin, loaded with --plugin FILE.py)"
+        )
     return _CELLS[name]
 
 
@@ -101,6 +109,44 @@ def check_cell(name: str, cell: Any, input_size: int) -> None:
             f"cell {name!r} was built for {input_size} input features but says "
             f"input_size={cell.input_size}"
         )
+    if not type(cell).__module__.startswith("rnnlab."):
+        check_custom_step(name, cell)
+
+
+def check_custom_step(name: str, cell: Cell) -> None:
+    """One step of a cell defined outside rnnlab, on a zero input of batch 1 (the RNG state
+    is restored, so building a model stays reproducible): its state must be a NamedTuple and
+    its step must take the width ``project_input`` gives and return ``output_size``
+    features."""
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        state = cell.initial_state(1)
+        if not (isinstance(state, tuple) and hasattr(state, "_fields")):
+            raise TypeError(
+                f"cell {name!r}: initial_state must return a NamedTuple of tensors "
+                f"(e.g. class {type(cell).__name__}State(NamedTuple): h: Tensor), "
+                f"got {type(state).__name__}"
+            )
+        ref = next(cell.parameters(), None)
+        dtype = ref.dtype if ref is not None else torch.get_default_dtype()
+        projected = cell.project_input(torch.zeros(1, cell.input_size, dtype=dtype))
+        try:
+            y, new = cell.step(projected, state)
+        except (RuntimeError, ValueError, IndexError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(
+                f"cell {name!r}: step() fails on project_input's output of width "
+                f"{projected.shape[-1]}: {first}"
+            ) from None
+        if y.shape[-1] != cell.output_size:
+            raise ValueError(
+                f"cell {name!r}: step() returns {y.shape[-1]} features but output_size is "
+                f"{cell.output_size}"
+            )
+        if type(new) is not type(state):
+            raise TypeError(
+                f"cell {name!r}: step() must return its state as {type(state).__name__}, "
+                f"got {type(new).__name__}"
+            )
 
 
 register_cell("elman", "Elman tanh RNN, h_t = tanh(W x_t + U h_{t-1} + b)", ElmanCell)

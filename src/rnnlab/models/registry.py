@@ -20,6 +20,7 @@ from typing import Any
 
 from torch import nn
 
+from rnnlab._plugins import load_entry_points
 from rnnlab.tasks.spec import TaskSpec
 
 ModelBuilder = Callable[[Any, TaskSpec], nn.Module]
@@ -81,6 +82,8 @@ def family_names() -> list[str]:
 
 def model_family(name: str) -> ModelFamily:
     if name not in _FAMILIES:
+        load_entry_points()  # an installed plugin may provide it
+    if name not in _FAMILIES:
         raise ValueError(
             f"unknown model family {name!r}; expected one of {', '.join(family_names())}"
         )
@@ -97,13 +100,19 @@ def model_names() -> list[str]:
 
 def resolve_model_name(name: str) -> tuple[ModelFamily, dict[str, Any]]:
     """``--model NAME`` -> the family and the config fields the name sets."""
-    if name in _FAMILIES:
-        return _FAMILIES[name], {}
-    for family in _FAMILIES.values():
-        fields = family.shorthands().get(name)
-        if fields is not None:
-            return family, dict(fields)
-    raise ValueError(f"unknown model {name!r}; expected one of {', '.join(model_names())}")
+    for attempt in range(2):
+        if name in _FAMILIES:
+            return _FAMILIES[name], {}
+        for family in _FAMILIES.values():
+            fields = family.shorthands().get(name)
+            if fields is not None:
+                return family, dict(fields)
+        if attempt == 0:
+            load_entry_points()  # an installed plugin may provide it
+    raise ValueError(
+        f"unknown model {name!r}; expected one of {', '.join(model_names())} (a cell or "
+        "model family of your own: register it in a plugin, loaded with --plugin FILE.py)"
+    )
 
 
 def family_of(config: Any) -> ModelFamily:

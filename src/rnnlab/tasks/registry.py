@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rnnlab._plugins import load_entry_points
 from rnnlab.tasks.adding import AddingTask
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.byod import UserDataTask
@@ -69,6 +70,8 @@ def task_names() -> list[str]:
 
 
 def task_entry(name: str) -> TaskEntry:
+    if name not in _TASKS:
+        load_entry_points()  # an installed plugin may provide it
     if name not in _TASKS:
         raise ValueError(f"unknown task {name!r}; expected one of {', '.join(task_names())}")
     return _TASKS[name]

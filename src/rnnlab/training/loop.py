@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from rnnlab._plugins import loaded_plugins
 from rnnlab.cells.base import detach_state, map_state
 from rnnlab.models.base import describe
 from rnnlab.models.registry import build_model
@@ -80,7 +81,8 @@ def train(
         set_rng_state(saved["rng"])
         done = Progress(**{k: saved[k] for k in asdict(done)})
         objective.load_extra_state(saved)
-    folder.start({**config.to_dict(), "task_info": task.info()}, resume)
+    record = {**config.to_dict(), "task_info": task.info(), "plugins": loaded_plugins()}
+    folder.start(record, resume)
     ev = {"batch_size": cfg.eval_batch_size, "device": str(device)}
     ev.update(beam_size=cfg.beam_size, length_penalty=cfg.length_penalty)
 

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab._io import CheckpointError, read_json
+from rnnlab._plugins import load_recorded
 from rnnlab.decoding.seq2seq import decode_sources
 from rnnlab.models.registry import build_model
 from rnnlab.tasks.base import Batch, Task
@@ -171,7 +172,8 @@ def load(run_dir: str | Path, device: str = "cpu", checkpoint: str = "best") -> 
     raw = read_json(folder / "config.json")
     if checkpoint not in ("best", "last"):
         raise ValueError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
-    config = RunConfig.from_dict({k: v for k, v in raw.items() if k != "task_info"})
+    load_recorded(list(raw.get("plugins", [])), f"run {folder}")
+    config = RunConfig.from_dict(raw)
     info = raw.get("task_info")
     if not isinstance(info, dict):
         raise CheckpointError(f"{folder / 'config.json'} has no task_info")
