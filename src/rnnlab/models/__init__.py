@@ -9,6 +9,7 @@ from rnnlab.attention import (
     GeneralAttention,
     make_attention,
 )
+from rnnlab.models.bag import BagConfig, BagOfEmbeddings
 from rnnlab.models.base import Model, TokenGenerator
 from rnnlab.models.conditional import ConditionalGenerator, ConditionalState, StateBridge
 from rnnlab.models.deep_output import DeepOutput
@@ -28,6 +29,8 @@ from rnnlab.models.sequence import Seq2Vec, Tagger
 __all__ = [
     "AdditiveAttention",
     "Attention",
+    "BagConfig",
+    "BagOfEmbeddings",
     "ConditionalGenerator",
     "ConditionalState",
     "DeepOutput",
