@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnlab.bench import BenchResult, benchmark_names, format_table, run_benchmarks
-from rnnlab.bench_seq2seq import multi30k_sources
+from rnnlab.bench import BENCHMARKS, BenchResult, benchmark_names, format_table, run_benchmarks
+from rnnlab.bench.beam import multi30k_sources
 
 
 def test_quick_lstm_benchmarks_report_their_fields() -> None:
@@ -41,6 +41,7 @@ def test_names_and_selection() -> None:
         "beam_batched_vs_one_at_a_time",
         "seq2seq_train_vs_sketch",
     ]
+    assert list(BENCHMARKS) == benchmark_names()  # one table, in running order
     with pytest.raises(ValueError, match="'nope'"):
         run_benchmarks(select="nope", quick=True)
     with pytest.raises(ValueError, match="repeats"):
@@ -70,7 +71,7 @@ def test_quick_seq2seq_benchmarks() -> None:
 
 
 def test_beam_benchmark_takes_a_model_and_sources() -> None:
-    from rnnlab.bench_seq2seq import _untrained_model, beam_benchmark
+    from rnnlab.bench.beam import _untrained_model, beam_benchmark
 
     torch.manual_seed(0)
     model = _untrained_model(9, 4, 4)

@@ -74,7 +74,7 @@ def initial_subjects(
     hidden_size: int | Sequence[int] | None = None,
     seed: int = 0,
     num_layers: int | Sequence[int] | None = None,
-    inner_cell: str | None = None,
+    cell: str | None = None,
     dilations: Sequence[int] | None = None,
 ) -> list[Subject]:
     """Each named model at initialisation, built as ``rnnlab train`` would build it for the
@@ -82,7 +82,7 @@ def initial_subjects(
 
     ``hidden_size`` and ``num_layers`` are one value for every model or one per model.
     Plain cells get one layer unless ``num_layers`` says otherwise; a stack model
-    (``dilated``) wraps ``inner_cell`` and gets ``len(dilations)`` layers when
+    (``dilated``) wraps ``cell`` and gets ``len(dilations)`` layers when
     ``dilations`` is given, else ``num_layers``, else 4 (dilations 1, 2, 4, 8).
     """
     task = build_task(task_name, options)
@@ -93,9 +93,9 @@ def initial_subjects(
         overrides: dict[str, Any] = {"model": name, "num_layers": n or 1, "bidirectional": False}
         label = name
         if name in STACKS:
-            if inner_cell is None:
+            if cell is None:
                 raise ValueError(f"model {name!r} wraps a cell: give one with --cell (e.g. elman)")
-            overrides["cell"] = inner_cell
+            overrides["cell"] = cell
             if dilations is not None:
                 overrides["dilations"] = tuple(dilations)
                 if n is not None and n != len(dilations):
@@ -105,7 +105,7 @@ def initial_subjects(
                     )
                 n = len(dilations)
             overrides["num_layers"] = n or DILATED_DIAGNOSE_LAYERS
-            label = f"{name}({inner_cell})"
+            label = f"{name}({cell})"
         if h is not None:
             overrides["hidden_size"] = h
         config = resolve_config(task_name, task, options, overrides)
