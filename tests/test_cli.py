@@ -169,7 +169,8 @@ def test_dilated_stack_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixtur
     ]
     assert main(argv) == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["model"]["cell"] == "dilated" and config["model"]["inner_cell"] == "gru"
+    model = config["model"]
+    assert model["family"] == "rnn" and model["stack"] == "dilated" and model["cell"] == "gru"
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["model"] == "dilated(gru)"
     capsys.readouterr()
@@ -177,7 +178,7 @@ def test_dilated_stack_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["train", "copy", "--model", "dilated", "--out", str(tmp_path / "x")]) == 2
     assert "--cell" in capsys.readouterr().err
     assert main(["train", "copy", "--model", "lstm", "--cell", "gru"]) == 2
-    assert "applies to stack models" in capsys.readouterr().err
+    assert "contradicts" in capsys.readouterr().err
 
 
 def test_deep_rnn_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -189,7 +190,8 @@ def test_deep_rnn_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         "gru",
         "--layers",
         "2",
-        "--skip-connections",
+        "--stack",
+        "deep",
         "--deep-output",
         "16",
         "--T",
@@ -206,11 +208,11 @@ def test_deep_rnn_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     ]
     assert main(argv) == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())["model"]
-    assert config["skip_connections"] is True and config["deep_output"] == 16
+    assert config["stack"] == "deep" and config["deep_output"] == 16
     run = rnnlab.load(out)
     assert type(run.model.layers).__name__ == "DeepStacked"
     assert type(run.model.head).__name__ == "DeepOutput"
     capsys.readouterr()
-    argv = ["train", "adding", "--skip-connections", "--residual", "--out", str(tmp_path / "x")]
+    argv = ["train", "adding", "--stack", "deep", "--residual", "--out", str(tmp_path / "x")]
     assert main(argv) == 2
     assert "drop --residual" in capsys.readouterr().err

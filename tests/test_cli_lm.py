@@ -110,7 +110,7 @@ def test_scheduled_sampling_run(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert (
         main(["train", "copy", "--scheduled-sampling", "linear", "--out", str(tmp_path / "x")]) == 2
     )
-    assert "generative task" in capsys.readouterr().err
+    assert "generative model" in capsys.readouterr().err
     assert main(["sample", str(tmp_path / "ss"), "--length", "5"]) == 0
 
 

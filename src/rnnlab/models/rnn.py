@@ -147,8 +147,12 @@ class RNNConfig:
     @classmethod
     def complete(cls, fields: dict[str, Any], given: set[str]) -> dict[str, Any]:
         """Fields implied by others: given ``dilations`` set the dilated stack's depth
-        unless ``num_layers`` is given too."""
+        unless ``num_layers`` is given too. A stack chosen by name (``--model dilated``)
+        needs its cell named too."""
         fields = dict(fields)
+        stack = fields.get("stack", "plain")
+        if stack != "plain" and "stack" in given and "cell" not in given:
+            raise ValueError(f"model {stack!r} wraps a cell: give one with --cell (e.g. gru)")
         if fields.get("dilations") is not None:
             fields["dilations"] = tuple(fields["dilations"])
             if "num_layers" not in given:

@@ -46,11 +46,17 @@ def resolve_config(
             train_fields[key] = value
         elif key != "model" and not _known_elsewhere(key):
             raise ValueError(f"task {task_name!r} has an unknown default {key!r}")
+    for key, value in shorthand.items():
+        if key in given and given[key] != value:
+            raise ValueError(
+                f"model {name!r} is {key}={value!r}, which {key}={given[key]!r} contradicts; "
+                f"give --model {family.name} (or a stack such as dilated) with that {key}"
+            )
     model_fields.update(shorthand)
     model_fields.update(given)
     complete = getattr(family.config, "complete", None)
     if callable(complete):
-        model_fields = complete(model_fields, set(given))
+        model_fields = complete(model_fields, set(given) | set(shorthand))
     train_fields.update(train or {})
     return RunConfig(
         task=task_name,
