@@ -78,11 +78,16 @@ def load_plugin(spec: str) -> ModuleType:
 
 
 def load_recorded(plugins: list[str], where: str) -> None:
-    """Import the plugins a run folder recorded; a one-line error names a missing one."""
+    """Import the plugins a run folder recorded. One that cannot be imported is a one-line
+    error naming it, unless other plugins were loaded in this process (``--plugin`` with
+    its new location): building the model then says whether what it needs is there."""
+    given = list(_loaded)
     for spec in plugins:
         try:
             load_plugin(spec)
         except (ImportError, FileNotFoundError) as exc:
+            if given:
+                continue
             raise ImportError(
                 f"{where} needs the plugin {spec!r}, which cannot be imported: {exc}; "
                 "install it, or pass --plugin with its new location"

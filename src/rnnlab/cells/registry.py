@@ -7,7 +7,7 @@ Later cell families join with :func:`register_cell`; the conformance suite in
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,15 +85,21 @@ def make_cell(name: str, input_size: int, hidden_size: int, **options: Any) -> C
     A builder that returns something other than a :class:`Cell` with the protocol's sizes
     is a one-line error naming the cell (custom cells registered by users included).
     """
+    entry = check_cell_options(name, options)
+    cell = entry.build(input_size, hidden_size, **options)
+    check_cell(name, cell, input_size)
+    return cell
+
+
+def check_cell_options(name: str, options: Mapping[str, Any]) -> CellEntry:
+    """The cell's registry entry; a one-line error for an option its builder does not take."""
     entry = cell_entry(name)
     known = entry.options()
     unknown = sorted(set(options) - set(known))
     if unknown and not entry.accepts_any_option():
         expected = ", ".join(known) if known else "none"
         raise ValueError(f"cell {name!r} has no option {unknown[0]!r}; its options: {expected}")
-    cell = entry.build(input_size, hidden_size, **options)
-    check_cell(name, cell, input_size)
-    return cell
+    return entry
 
 
 def check_cell(name: str, cell: Any, input_size: int) -> None:

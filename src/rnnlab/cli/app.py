@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except (ValueError, FileNotFoundError, CheckpointError, TypeError) as exc:
+    except (ValueError, FileNotFoundError, CheckpointError, TypeError, ImportError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"rnnlab: error: {message}", file=sys.stderr)
         return 2

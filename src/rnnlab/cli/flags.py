@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import types
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -85,8 +86,9 @@ def _argument(kind: Any, meta: Any) -> dict[str, Any]:
     """argparse keywords for a field of type ``kind``."""
     if kind is bool:
         return {"action": "store_const", "const": True, "default": None}
-    args = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
-    base = args[0]
+    base = kind
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        base = next(a for a in typing.get_args(kind) if a is not type(None))  # X | None
     if typing.get_origin(base) is tuple:
         return {"type": positive_ints}
     if typing.get_origin(base) is dict or base is dict:

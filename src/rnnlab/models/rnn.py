@@ -10,7 +10,7 @@ from typing import Any
 from torch import nn
 
 from rnnlab.attention import ATTENTIONS
-from rnnlab.cells.registry import cell_entry, cell_names, make_cell
+from rnnlab.cells.registry import cell_names, check_cell_options, make_cell
 from rnnlab.layers.base import SequenceLayer
 from rnnlab.layers.build import build_layers
 from rnnlab.layers.deep import build_deep_stacked
@@ -125,15 +125,15 @@ class RNNConfig:
     )
 
     def __post_init__(self) -> None:
-        cell_entry(self.cell)  # an unknown cell -> one-line error
+        if not isinstance(self.cell_options, dict):
+            raise ValueError(f"cell_options must be a dict, got {self.cell_options!r}")
+        check_cell_options(self.cell, self.cell_options)  # unknown cell or option: one line
         if self.stack not in STACKS:
             raise ValueError(f"unknown stack {self.stack!r}; expected one of {', '.join(STACKS)}")
         if self.attention not in ATTENTIONS:
             raise ValueError(
                 f"unknown attention {self.attention!r}; expected one of {', '.join(ATTENTIONS)}"
             )
-        if not isinstance(self.cell_options, dict):
-            raise ValueError(f"cell_options must be a dict, got {self.cell_options!r}")
         if self.stack == "dilated" and self.bidirectional:
             raise ValueError("the dilated RNN has no bidirectional form; drop --bidirectional")
         if self.stack == "deep" and self.residual:
