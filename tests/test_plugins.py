@@ -134,3 +134,35 @@ def test_building_a_custom_cell_keeps_the_random_stream() -> None:
     torch.manual_seed(0)
     _Custom(3, 8)  # the same draws without the registry's check step
     assert torch.equal(after_build, torch.rand(3))
+
+
+def test_an_installed_package_registers_through_entry_points(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A name no registry knows imports the modules of the rnnlab entry-point groups."""
+    import rnnlab._plugins as plugins
+
+    loaded: list[str] = []
+
+    class Point:
+        name, value = "ep_cell", "some_package.cells:register"
+
+        def load(self) -> None:
+            loaded.append(self.value)
+            register_cell("test_entry_point_cell", "from an entry point (tests)", _Custom)
+
+    groups: list[str] = []
+
+    def entry_points(group: str) -> list[Point]:
+        groups.append(group)
+        return [Point()] if group == "rnnlab.cells" else []
+
+    monkeypatch.setattr(plugins, "entry_points", entry_points)
+    monkeypatch.setattr(plugins, "_entry_points_loaded", False)
+    monkeypatch.setattr(plugins, "_loaded", [])
+    cell = make_cell("test_entry_point_cell", 3, 8)  # unknown until the entry points load
+    assert isinstance(cell, _Custom) and loaded == ["some_package.cells:register"]
+    assert groups == ["rnnlab.cells", "rnnlab.models", "rnnlab.tasks"]
+    assert plugins.loaded_plugins() == ["some_package.cells"]  # recorded in run folders
+    make_cell("test_entry_point_cell", 3, 8)
+    assert len(loaded) == 1  # once per process

@@ -5,7 +5,7 @@ field; a field's ``metadata`` gives the flag's name, ``help``, ``choices`` and a
 ``negative`` flag that sets ``False`` or ``None``), so a new field or a new family needs no
 change here. Families share a flag when their fields do (``--hidden`` is ``hidden_size``
 for all); a flag given that the chosen family does not have is a one-line error.
-Training flags map onto :class:`~rnnlab.training.config.TrainConfig` by the table below.
+Training flags come from :class:`~rnnlab.training.config.TrainConfig`'s fields the same way.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from rnnlab.cli._common import positive_int, positive_ints
+from rnnlab.cli._common import positive_float, positive_int, positive_ints
 from rnnlab.models.registry import family_names, model_family, resolve_model_name
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.registry import TaskOptions
-from rnnlab.training.config import RunConfig
+from rnnlab.training.config import RunConfig, TrainConfig
 from rnnlab.training.resolve import resolve_config
 
 _UNSET_TO_NONE = "__none__"  # what a negative flag of an optional field stores
@@ -55,15 +55,31 @@ def add_model_flags(parser: argparse.ArgumentParser, only: set[str] | None = Non
         "--model",
         help="a model family, or a cell (`rnnlab list`); default: the task's",
     )
+    configs = [model_family(name).config for name in family_names()]
+    add_config_flags(parser, configs, "model_", only)
+
+
+def add_train_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`TrainConfig` field that names one."""
+    add_config_flags(parser, [TrainConfig], "train_")
+
+
+def add_config_flags(
+    parser: argparse.ArgumentParser,
+    configs: list[type[Any]],
+    prefix: str,
+    only: set[str] | None = None,
+) -> None:
+    """A flag (and its negative) per field of ``configs`` whose metadata names one; the
+    value lands in ``args.<prefix><field>`` (``None`` when not given)."""
     done: set[str] = set()
-    for name in family_names():
-        config = model_family(name).config
+    for config in configs:
         hints = typing.get_type_hints(config)
         for f in dataclasses.fields(config):
             if only is not None and f.name not in only:
                 continue
             meta = f.metadata
-            dest = "model_" + f.name
+            dest = prefix + f.name
             flag, negative = meta.get("flag"), meta.get("negative")
             if flag and flag not in done:
                 done.add(flag)
@@ -72,13 +88,13 @@ def add_model_flags(parser: argparse.ArgumentParser, only: set[str] | None = Non
                 )
             if negative and negative not in done:
                 done.add(negative)
-                none = _UNSET_TO_NONE if hints[f.name] is not bool else False
+                none = False if hints[f.name] is bool else _UNSET_TO_NONE
                 parser.add_argument(
                     f"--{negative}",
                     dest=dest,
                     action="store_const",
                     const=none,
-                    help=f"not {meta.get('help', f.name)}",
+                    help=f"not {meta.get('help') or f.name}",
                 )
 
 
@@ -93,10 +109,12 @@ def _argument(kind: Any, meta: Any) -> dict[str, Any]:
         return {"type": positive_ints}
     if typing.get_origin(base) is dict or base is dict:
         return {"action": "append", "type": _option_pair, "metavar": "NAME=VALUE"}
+    if "type" in meta:
+        return {"type": meta["type"]}
     if base is int:
         return {"type": positive_int}
     if base is float:
-        return {"type": float}
+        return {"type": positive_float}
     return {"choices": list(meta["choices"])} if "choices" in meta else {"type": str}
 
 
@@ -112,18 +130,23 @@ def _option_pair(text: str) -> tuple[str, Any]:
         return name, value
 
 
-def model_fields(args: argparse.Namespace) -> dict[str, Any]:
-    """The model fields given on the command line (and ``model``: the name given), checked
-    against the chosen family: a flag it does not have is a one-line error."""
+def given_fields(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
+    """The config fields given on the command line under ``prefix`` (see
+    :func:`add_config_flags`)."""
     given: dict[str, Any] = {}
-    if getattr(args, "model", None):
-        given["model"] = args.model
     for key, value in vars(args).items():
-        if key.startswith("model_") and value is not None:
-            field = key[len("model_") :]
+        if key.startswith(prefix) and value is not None:
             if isinstance(value, list):  # --cell-option, repeated
                 value = dict(value)
-            given[field] = None if value == _UNSET_TO_NONE else value
+            given[key[len(prefix) :]] = None if value == _UNSET_TO_NONE else value
+    return given
+
+
+def model_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The model fields given on the command line and ``model``, the name given."""
+    given = given_fields(args, "model_")
+    if getattr(args, "model", None):
+        given["model"] = args.model
     return given
 
 
@@ -139,47 +162,11 @@ def check_family_fields(name: str | None, fields: dict[str, Any]) -> None:
             raise ValueError(f"--{flag} does not apply to model family {family.name!r}")
 
 
-# CLI flag -> TrainConfig field
-TRAIN_FLAGS = {
-    "optimizer": "optimizer",
-    "lr": "lr",
-    "manifold_lr": "manifold_lr",
-    "weight_decay": "weight_decay",
-    "schedule": "schedule",
-    "warmup": "warmup_steps",
-    "steps": "steps",
-    "batch_size": "batch_size",
-    "clip": "clip",
-    "eval_every": "eval_every",
-    "patience": "patience",
-    "max_time": "max_time",
-    "seed": "seed",
-    "device": "device",
-    "scheduled_sampling": "scheduled_sampling",
-    "ss_k": "ss_k",
-    "ss_c": "ss_c",
-    "ss_min": "ss_min",
-    "professor_forcing": "professor_forcing",
-    "pf_weight": "pf_weight",
-    "pf_lr": "pf_lr",
-    "pf_hidden": "pf_hidden",
-    "pf_mlp": "pf_mlp",
-    "pf_d_max_acc": "pf_d_max_acc",
-    "pf_g_min_acc": "pf_g_min_acc",
-    "beam": "beam_size",
-    "bf16": "bf16",
-    "length_penalty": "length_penalty",
-}
-
-
 def config_from_flags(task_name: str, task: Task, args: argparse.Namespace) -> RunConfig:
     """Flags given on the command line, else the task's defaults, else the library's."""
     model = model_fields(args)
     check_family_fields(model.get("model") or task.defaults.get("model"), model)
-    train = {f: getattr(args, flag) for flag, f in TRAIN_FLAGS.items()}
-    train = {k: v for k, v in train.items() if v is not None}
-    if args.no_clip:
-        train["clip"] = None
+    train = given_fields(args, "train_")
     return resolve_config(task_name, task, task_options(args), model, train)
 
 
@@ -189,7 +176,7 @@ def task_options(args: argparse.Namespace) -> TaskOptions:
         data=args.data,
         download=args.download,
         cache_dir=args.cache_dir,
-        seed=args.seed if args.seed is not None else 0,
+        seed=args.train_seed if args.train_seed is not None else 0,
         src=args.src,
         tgt=args.tgt,
         short=args.short,

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rnnlab.cli._common import positive_float, positive_int
-from rnnlab.cli.flags import add_model_flags, config_from_flags, task_options
+from rnnlab.cli._common import positive_int
+from rnnlab.cli.flags import add_model_flags, add_train_flags, config_from_flags, task_options
 from rnnlab.tasks.registry import build_task
-from rnnlab.training.config import OPTIMIZERS, SCHEDULES, RunConfig, TrainConfig
+from rnnlab.training.config import RunConfig, TrainConfig
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,75 +18,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("task", help="task name (see `rnnlab list`)")
     t.add_argument("--out", help="run folder (default runs/<task>-<model>-<time>)")
     add_model_flags(t)
-    t.add_argument(
-        "--beam",
-        type=positive_int,
-        help="encoder-decoders: evaluate with beam search of this width (default 1: greedy)",
-    )
-    t.add_argument(
-        "--length-penalty",
-        type=float,
-        help="encoder-decoders: beam search's GNMT length penalty alpha (default 0.6)",
-    )
-    t.add_argument("--steps", type=positive_int, help="training steps (batches)")
-    t.add_argument("--batch-size", type=positive_int)
-    t.add_argument("--lr", type=positive_float, help="peak learning rate")
-    t.add_argument(
-        "--manifold-lr", type=positive_float, help="learning rate of orthogonal/unitary matrices"
-    )
-    t.add_argument("--optimizer", choices=OPTIMIZERS)
-    t.add_argument("--weight-decay", type=float)
-    t.add_argument("--schedule", choices=SCHEDULES)
-    t.add_argument("--warmup", type=int, help="linear warm-up steps")
-    t.add_argument("--clip", type=positive_float, help="clip the global gradient norm")
-    t.add_argument("--no-clip", action="store_true", help="do not clip gradients")
-    t.add_argument("--eval-every", type=positive_int)
-    t.add_argument("--patience", type=positive_int, help="early stopping, in evaluations")
-    t.add_argument("--max-time", type=positive_float, help="training time budget, seconds")
-    t.add_argument("--seed", type=int)
-    t.add_argument("--device", help="cpu, cuda, cuda:1, ...")
-    t.add_argument(
-        "--bf16",
-        action="store_true",
-        default=None,
-        help="train under bfloat16 autocast (weights and evaluation stay float32)",
-    )
-    t.add_argument(
-        "--scheduled-sampling",
-        choices=("linear", "exponential", "inverse_sigmoid"),
-        help="language models and encoder-decoders: scheduled sampling with this "
-        "teacher-probability decay",
-    )
-    t.add_argument("--ss-k", type=float, help="schedule constant k")
-    t.add_argument("--ss-c", type=float, help="linear schedule slope c")
-    t.add_argument("--ss-min", type=float, help="minimum teacher probability")
-    t.add_argument(
-        "--professor-forcing",
-        action="store_true",
-        default=None,
-        help="language models: professor forcing (a discriminator over teacher-forced and "
-        "free-running hidden states); excludes --scheduled-sampling",
-    )
-    t.add_argument(
-        "--pf-weight", type=float, help="weight of the adversarial generator term (default 1)"
-    )
-    t.add_argument(
-        "--pf-lr", type=positive_float, help="discriminator Adam learning rate (default 1e-3)"
-    )
-    t.add_argument(
-        "--pf-hidden", type=positive_int, help="discriminator GRU units per direction (64)"
-    )
-    t.add_argument("--pf-mlp", type=positive_int, help="discriminator MLP hidden units (64)")
-    t.add_argument(
-        "--pf-d-max-acc",
-        type=float,
-        help="train the discriminator only while its accuracy is below this (0.99)",
-    )
-    t.add_argument(
-        "--pf-g-min-acc",
-        type=float,
-        help="use the adversarial term only when the discriminator's accuracy is above this (0.75)",
-    )
+    add_train_flags(t)
     t.add_argument("--T", type=positive_int, help="sequence length / delay (copy, adding)")
     t.add_argument("--data", help="data file or folder (dataset tasks)")
     t.add_argument("--download", action="store_true", help="download missing data files")
@@ -115,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         config = RunConfig.from_dict(raw)
         if args.task != config.task:
             raise ValueError(f"run {args.out} trained task {config.task!r}, not {args.task!r}")
-        extend = {f: getattr(args, f) for f in ("steps", "max_time") if getattr(args, f)}
+        extend = {f: getattr(args, f"train_{f}") for f in ("steps", "max_time")}
+        extend = {f: v for f, v in extend.items() if v}
         if extend:
             fields = {**config.train.__dict__, **extend}
             config = RunConfig(

@@ -13,13 +13,14 @@ and one import in ``models/__init__.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from rnnlab._checks import check_positive, check_unit_interval
+from rnnlab._config import option
 from rnnlab.models.registry import register_model
 from rnnlab.tasks.spec import TaskSpec
 
@@ -33,8 +34,8 @@ class BagConfig:
         dropout: dropout on the mean embedding.
     """
 
-    hidden_size: int = field(default=128, metadata={"flag": "hidden", "help": "embedding width"})
-    dropout: float = field(default=0.0, metadata={"flag": "dropout", "help": "dropout"})
+    hidden_size: int = option(128, flag="hidden", help="embedding and MLP width")
+    dropout: float = option(0.0, flag="dropout", help="dropout on the mean embedding", type=float)
 
     def __post_init__(self) -> None:
         check_positive("hidden_size", self.hidden_size)

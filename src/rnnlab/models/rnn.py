@@ -4,11 +4,12 @@ the task needs (seq->vec, tagger, language model, vec->seq generator, encoder-de
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
 
+from rnnlab._config import option
 from rnnlab.attention import ATTENTIONS
 from rnnlab.cells.registry import cell_names, check_cell_options, make_cell
 from rnnlab.layers.base import SequenceLayer
@@ -29,10 +30,6 @@ STACKS: dict[str, str] = {
     "deep": "deep RNN: every layer also reads the input, the output joins every layer "
     "(Pascanu et al. 2014)",
 }
-
-
-def _option(flag: str | None, help: str, **extra: Any) -> dict[str, Any]:
-    return {"flag": flag, "help": help, **extra}
 
 
 @dataclass(frozen=True)
@@ -67,61 +64,49 @@ class RNNConfig:
     ``cell`` of ``hidden_size`` units.
     """
 
-    cell: str = field(default="gru", metadata=_option("cell", "the recurrent cell"))
-    stack: str = field(
-        default="plain", metadata=_option("stack", "plain, dilated or deep", choices=STACKS)
+    cell: str = option("gru", flag="cell", help="the recurrent cell (`rnnlab list`)")
+    stack: str = option("plain", flag="stack", help="plain, dilated or deep", choices=STACKS)
+    cell_options: dict[str, Any] = option(
+        default_factory=dict, flag="cell-option", help="a cell builder option (repeatable)"
     )
-    cell_options: dict[str, Any] = field(
-        default_factory=dict,
-        metadata=_option("cell-option", "a cell builder option NAME=VALUE (repeatable)"),
+    dilations: tuple[int, ...] | None = option(
+        None, flag="dilations", help="dilated: per-layer dilations, e.g. 1,2,4,8"
     )
-    dilations: tuple[int, ...] | None = field(
-        default=None, metadata=_option("dilations", "dilated: per-layer dilations, e.g. 1,2,4,8")
+    hidden_size: int = option(128, flag="hidden", help="hidden units per layer")
+    num_layers: int = option(1, flag="layers", help="stacked layers")
+    bidirectional: bool = option(
+        False, flag="bidirectional", help="read each layer both ways", negative="unidirectional"
     )
-    hidden_size: int = field(default=128, metadata=_option("hidden", "hidden units per layer"))
-    num_layers: int = field(default=1, metadata=_option("layers", "stacked layers"))
-    bidirectional: bool = field(
-        default=False,
-        metadata=_option("bidirectional", "read each layer both ways", negative="unidirectional"),
+    dropout: float = option(0.0, flag="dropout", help="dropout between stacked layers", type=float)
+    residual: bool = option(False, flag="residual", help="residual connections between layers")
+    fast: bool = option(True, help="PyTorch's fused kernels", negative="no-fast")
+    chrono_delay: int | None = option(
+        None,
+        flag="chrono",
+        help="chrono initialisation of LSTM/GRU gates for delays up to this",
+        negative="no-chrono",
     )
-    dropout: float = field(default=0.0, metadata=_option("dropout", "dropout between layers"))
-    residual: bool = field(default=False, metadata=_option("residual", "residual connections"))
-    fast: bool = field(default=True, metadata=_option(None, "fused kernels", negative="no-fast"))
-    chrono_delay: int | None = field(
-        default=None,
-        metadata=_option(
-            "chrono",
-            "chrono initialisation of LSTM/GRU gates for delays up to this",
-            negative="no-chrono",
-        ),
+    deep_output: int | None = option(None, flag="deep-output", help="MLP head of this width")
+    embedding_size: int | None = option(
+        None, flag="embedding", help="token embedding width (lm, seq2seq)"
     )
-    deep_output: int | None = field(
-        default=None, metadata=_option("deep-output", "MLP head of this hidden width")
+    feed_condition: bool = option(
+        False,
+        flag="feed-condition",
+        help="vec->seq generators: also read the condition at every step",
+        negative="no-feed-condition",
     )
-    embedding_size: int | None = field(
-        default=None, metadata=_option("embedding", "token embedding width (lm, seq2seq)")
+    attention: str = option(
+        "additive",
+        flag="attention",
+        help="encoder-decoders: none, additive (Bahdanau), dot or general (Luong)",
+        choices=ATTENTIONS,
     )
-    feed_condition: bool = field(
-        default=False,
-        metadata=_option(
-            "feed-condition",
-            "vec->seq: also read the condition at every step",
-            negative="no-feed-condition",
-        ),
-    )
-    attention: str = field(
-        default="additive",
-        metadata=_option(
-            "attention", "encoder-decoders: none, additive, dot or general", choices=ATTENTIONS
-        ),
-    )
-    input_feeding: bool = field(
-        default=True,
-        metadata=_option(
-            "input-feeding",
-            "encoder-decoders: feed the attentional vector to the next step",
-            negative="no-input-feeding",
-        ),
+    input_feeding: bool = option(
+        True,
+        flag="input-feeding",
+        help="encoder-decoders: feed the attentional vector to the next step",
+        negative="no-input-feeding",
     )
 
     def __post_init__(self) -> None:

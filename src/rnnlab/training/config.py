@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rnnlab._checks import check_positive, check_unit_interval
+from rnnlab._config import option
 from rnnlab.models.registry import config_from_json, config_to_json
 from rnnlab.models.rnn import RNNConfig
 from rnnlab.tasks.registry import TaskOptions
@@ -64,35 +65,69 @@ class TrainConfig:
             faster on CPUs with AVX-512 BF16 or AMX, at bfloat16's 8-bit mantissa.
     """
 
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    manifold_lr: float | None = None
-    weight_decay: float = 0.0
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    steps: int = 2000
-    batch_size: int = 64
-    clip: float | None = 1.0
-    eval_every: int = 250
-    patience: int | None = None
-    max_time: float | None = None
-    seed: int = 0
-    device: str = "cpu"
-    eval_batch_size: int = 500
-    scheduled_sampling: str | None = None
-    ss_k: float = 500.0
-    ss_c: float = 1e-4
-    ss_min: float = 0.0
-    professor_forcing: bool = False
-    pf_weight: float = 1.0
-    pf_lr: float = 1e-3
-    pf_hidden: int = 64
-    pf_mlp: int = 64
-    pf_d_max_acc: float = 0.99
-    pf_g_min_acc: float = 0.75
-    beam_size: int = 1
-    length_penalty: float = 0.6
-    bf16: bool = False
+    optimizer: str = option("adam", flag="optimizer", help="the optimiser", choices=OPTIMIZERS)
+    lr: float = option(1e-3, flag="lr", help="peak learning rate")
+    manifold_lr: float | None = option(
+        None, flag="manifold-lr", help="learning rate of orthogonal/unitary matrices"
+    )
+    weight_decay: float = option(0.0, flag="weight-decay", help="weight decay", type=float)
+    schedule: str = option(
+        "constant", flag="schedule", help="learning-rate schedule", choices=SCHEDULES
+    )
+    warmup_steps: int = option(0, flag="warmup", help="linear warm-up steps", type=int)
+    steps: int = option(2000, flag="steps", help="training steps (batches)")
+    batch_size: int = option(64, flag="batch-size", help="sequences per batch")
+    clip: float | None = option(
+        1.0, flag="clip", help="clip the global gradient norm", negative="no-clip"
+    )
+    eval_every: int = option(250, flag="eval-every", help="evaluate on val every this many steps")
+    patience: int | None = option(None, flag="patience", help="early stopping, in evaluations")
+    max_time: float | None = option(None, flag="max-time", help="training time budget, seconds")
+    seed: int = option(0, flag="seed", help="seeds parameters, data and every RNG", type=int)
+    device: str = option("cpu", flag="device", help="cpu, cuda, cuda:1, ...")
+    eval_batch_size: int = option(500, flag="eval-batch-size", help="batch size of evaluation")
+    scheduled_sampling: str | None = option(
+        None,
+        flag="scheduled-sampling",
+        help="generative models: scheduled sampling with this teacher-probability decay",
+        choices=("linear", "exponential", "inverse_sigmoid"),
+    )
+    ss_k: float = option(500.0, flag="ss-k", help="schedule constant k", type=float)
+    ss_c: float = option(1e-4, flag="ss-c", help="linear schedule slope c", type=float)
+    ss_min: float = option(0.0, flag="ss-min", help="minimum teacher probability", type=float)
+    professor_forcing: bool = option(
+        False,
+        flag="professor-forcing",
+        help="generative models: professor forcing (a discriminator over teacher-forced and "
+        "free-running hidden states); excludes --scheduled-sampling",
+    )
+    pf_weight: float = option(
+        1.0, flag="pf-weight", help="weight of the adversarial generator term", type=float
+    )
+    pf_lr: float = option(1e-3, flag="pf-lr", help="discriminator Adam learning rate")
+    pf_hidden: int = option(64, flag="pf-hidden", help="discriminator GRU units per direction")
+    pf_mlp: int = option(64, flag="pf-mlp", help="discriminator MLP hidden units")
+    pf_d_max_acc: float = option(
+        0.99,
+        flag="pf-d-max-acc",
+        help="train the discriminator only while its accuracy is below this",
+        type=float,
+    )
+    pf_g_min_acc: float = option(
+        0.75,
+        flag="pf-g-min-acc",
+        help="use the adversarial term only when the discriminator's accuracy is above this",
+        type=float,
+    )
+    beam_size: int = option(
+        1, flag="beam", help="encoder-decoders: evaluate with beam search of this width"
+    )
+    length_penalty: float = option(
+        0.6, flag="length-penalty", help="beam search's GNMT length penalty alpha", type=float
+    )
+    bf16: bool = option(
+        False, flag="bf16", help="train under bfloat16 autocast (weights and evaluation float32)"
+    )
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
