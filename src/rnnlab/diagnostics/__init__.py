@@ -6,6 +6,7 @@ Plotting lives in :mod:`rnnlab.diagnostics.plots`.
 
 from rnnlab.diagnostics.boundaries import (
     BoundaryAgreement,
+    SegmentingCell,
     boundary_agreement,
     boundary_matrix,
     hmrnn_boundaries,
@@ -31,6 +32,7 @@ __all__ = [
     "FlowCurve",
     "GradientFlow",
     "JacobianSpectrum",
+    "SegmentingCell",
     "StatePart",
     "boundary_agreement",
     "boundary_matrix",
