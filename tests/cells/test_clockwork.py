@@ -13,7 +13,7 @@ from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
 
 from rnnlab.bench import run_benchmarks
-from rnnlab.cells import ClockworkCell, ClockworkState, ElmanCell, make_cell
+from rnnlab.cells import ClockworkCell, ClockworkState, ElmanCell, StatePart, make_cell
 from rnnlab.cells.clockwork import default_num_modules
 from rnnlab.layers import Recurrent
 
@@ -178,6 +178,19 @@ def test_gradcheck_custom_periods_and_ragged_rows() -> None:
         return y, final.h
 
     assert torch.autograd.gradcheck(run, (x, h0, *params))
+
+
+def test_state_parts_are_the_modules_fast_to_slow() -> None:
+    # the split gradient_flow reports per module: m = H / g units each, named with the period
+    assert ClockworkCell(2, 12, periods=[1, 3, 9]).state_parts() == [
+        StatePart("module 1 (period 1)", 0, 4),
+        StatePart("module 2 (period 3)", 4, 4),
+        StatePart("module 3 (period 9)", 8, 4),
+    ]
+    parts = ClockworkCell(1, 16).state_parts()  # 8 modules of 2 units, periods 1..128
+    assert [(p.start, p.length) for p in parts] == [(2 * i, 2) for i in range(8)]
+    assert parts[-1].name == "module 8 (period 128)"
+    assert ElmanCell(1, 16).state_parts() == []
 
 
 def test_registry_default_modules() -> None:

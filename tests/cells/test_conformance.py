@@ -448,3 +448,20 @@ def test_decoding_context_leaves_token_steps_unchanged(name: str) -> None:
     (y_in, s_in), (y_out, s_out) = runs[1], runs[0]
     torch.testing.assert_close(y_in, y_out, rtol=0, atol=0)
     assert_state_close(s_in, s_out, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_state_parts_slice_the_hidden_state(name: str) -> None:
+    """``state_parts()`` names disjoint slices of ``h`` along axis 1, inside its bounds."""
+    cell = make_cell(name, D, H)
+    parts = cell.state_parts()
+    if not parts:
+        return
+    h = cell.initial_state(B).h
+    assert len({p.name for p in parts}) == len(parts)
+    covered: set[int] = set()
+    for part in parts:
+        assert part.length >= 1 and part.start >= 0 and part.start + part.length <= h.shape[1]
+        units = set(range(part.start, part.start + part.length))
+        assert not units & covered
+        covered |= units

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call
 
-from rnnlab.cells import HMRNNCell, HMRNNState, LSTMCell, make_cell, map_state
+from rnnlab.cells import HMRNNCell, HMRNNState, LSTMCell, StatePart, make_cell, map_state
 from rnnlab.cells.hmrnn import (
     annealed_slope,
     hard_sigmoid,
@@ -354,3 +354,11 @@ def test_annealed_slope() -> None:
     model = torch.nn.Sequential(Recurrent(cell), Recurrent(LSTMCell(D, H)))
     assert set_slope(model, 3.0) == 1
     assert isinstance(cell, HMRNNCell) and cell.slope == 3.0
+
+
+def test_state_parts_are_the_levels_bottom_first() -> None:
+    # h is (B, L, H): level l is h[:, l - 1], the split gradient_flow reports per level
+    cell = HMRNNCell(D, H, num_layers=L)
+    assert cell.state_parts() == [StatePart(f"level {l + 1}", l, 1) for l in range(L)]
+    assert [p.name for p in cell.state_parts()] == ["level 1", "level 2", "level 3"]
+    assert cell.initial_state(2).h.shape[1] == L

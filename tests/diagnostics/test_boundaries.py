@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import torch
+from torch import Tensor
 
-from rnnlab.cells import HMRNNCell, LSTMCell, make_cell
+from rnnlab.cells import ElmanCell, HMRNNCell, LSTMCell, State, make_cell
 from rnnlab.cli import main
 from rnnlab.diagnostics.boundaries import (
     boundary_agreement,
@@ -124,6 +126,26 @@ def test_boundaries_of_an_untrained_model() -> None:
     assert names == ["layer 1: level 1", "layer 2: level 1", "layer 2: level 2"]
     with pytest.raises(ValueError, match="no HMRNNCell; train it with --model hmrnn"):
         hmrnn_boundaries(LanguageModel(11, build_layers("gru", 6, 4)), ids)
+
+
+class SignCell(ElmanCell):
+    """An Elman cell that "ends a segment" wherever its first unit is positive."""
+
+    def boundaries(self, states: Sequence[State]) -> Tensor:
+        return torch.stack([(s.h[:, :1] > 0).to(s.h.dtype) for s in states], dim=1)
+
+
+def test_boundaries_of_any_cell_that_decides_them() -> None:
+    torch.manual_seed(0)
+    layer = Recurrent(SignCell(6, 5))
+    model = LanguageModel(11, layer)
+    ids = torch.randint(11, (2, 9))
+    z = hmrnn_boundaries(model, ids, chunk=4)
+    with torch.no_grad():
+        _, _, states = layer.trajectory(model.embedding(ids))
+    assert list(z) == ["level 1"]
+    assert torch.equal(z["level 1"], (torch.stack([s.h[:, 0] for s in states], 1) > 0).float())
+    assert torch.equal(boundary_matrix(layer, model.embedding(ids)), z["level 1"].unsqueeze(-1))
 
 
 def test_diagnose_boundaries_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.cells import ClockworkCell, ElmanCell
-from rnnlab.cells.base import Cell
+from rnnlab.cells.base import Cell, StatePart
 from rnnlab.cli import main
 from rnnlab.diagnostics import early_late_ratio, gradient_flow, jacobian_spectrum
 from rnnlab.layers import Dilated, Recurrent, Stacked, build_layers
@@ -67,6 +67,48 @@ def test_linear_recurrence_jacobian_spectra() -> None:
             assert values == pytest.approx([factor] * 5, rel=1e-5)
             assert spectrum.product_max[t - 1] == pytest.approx(factor**t, rel=1e-5)
             assert spectrum.product_min[t - 1] == pytest.approx(factor**t, rel=1e-5)
+
+
+class SplitLinearCell(LinearCell):
+    """A LinearCell that names two parts of its state: units 0-1 and units 2-5."""
+
+    def state_parts(self) -> list[StatePart]:
+        return [StatePart("fast", 0, 2), StatePart("slow", 2, 4)]
+
+
+def test_a_cell_with_state_parts_gets_per_part_gradient_flow() -> None:
+    # W = diag(0.5, 0.5, 0.9, 0.9, 0.9, 0.9): dL/dh_t of each part shrinks by its own factor
+    torch.manual_seed(0)
+    task = AddingTask(T=12)
+    W = torch.diag(torch.tensor([0.5, 0.5, 0.9, 0.9, 0.9, 0.9]))
+    model = Seq2Vec(Recurrent(SplitLinearCell(2, W)), 1)
+    flow = gradient_flow(model, task, task.split("val").rows(slice(0, 8)))
+    assert list(flow.parts) == ["fast", "slow"]
+    for name, factor in [("fast", 0.5), ("slow", 0.9)]:
+        norms = torch.tensor(flow.parts[name].norms, dtype=torch.float64)
+        torch.testing.assert_close(
+            norms[:-1] / norms[1:], torch.full((11,), factor, dtype=torch.float64)
+        )
+    # the parts cover h: their squares add up to the whole state's
+    for t in range(12):
+        fast, slow = flow.parts["fast"].norms[t], flow.parts["slow"].norms[t]
+        assert math.hypot(fast, slow) == pytest.approx(flow.norms[t], rel=1e-9)
+    # a cell without parts reports none
+    plain = gradient_flow(
+        Seq2Vec(Recurrent(LinearCell(2, W)), 1), task, task.split("val").rows(slice(0, 8))
+    )
+    assert plain.parts == {}
+
+
+def test_jacobian_spectrum_needs_one_layer_without_skips() -> None:
+    W = 0.5 * torch.eye(4)
+    skipping = Dilated(LinearCell(3, W), dilation=2)
+    for layers in (skipping, build_layers("gru", 3, 4, num_layers=2)):
+        with pytest.raises(ValueError, match=r"single Recurrent layer, got (Dilated|Stacked)"):
+            jacobian_spectrum(Tagger(layers, 2), torch.randn(5, 3))
+    one_step = Tagger(Dilated(LinearCell(3, W), dilation=1), 2)  # no skip: steps like Recurrent
+    spectrum = jacobian_spectrum(one_step, torch.randn(5, 3))
+    assert spectrum.product_max[-1] == pytest.approx(0.5**5, rel=1e-5)
 
 
 def test_gated_cells_keep_more_gradient_than_elman() -> None:

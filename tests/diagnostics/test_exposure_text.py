@@ -17,7 +17,11 @@ import rnnlab
 from rnnlab import RNNConfig, RunConfig, TaskOptions, TrainConfig
 from rnnlab.cli import main
 from rnnlab.diagnostics.commands import diagnose_exposure
-from rnnlab.diagnostics.exposure_text import js_divergence, ngram_ids, text_exposure
+from rnnlab.diagnostics.exposure import KnownProcess, StepModel
+from rnnlab.diagnostics.exposure_text import TextSource, js_divergence, ngram_ids, text_exposure
+from rnnlab.layers import build_layers
+from rnnlab.models import LanguageModel, Tagger
+from rnnlab.tasks.registry import build_task
 
 F64 = torch.float64
 
@@ -161,3 +165,15 @@ def test_exact_and_text_runs_do_not_mix(tmp_path: Path) -> None:
     result = diagnose_exposure([str(hmm)], tmp_path / "exact", num_sequences=4)
     assert result["hmm"]["measure"] == "exact_kl"
     assert result["hmm"]["training_mode"] == "teacher forcing"
+
+
+def test_the_measure_follows_what_the_task_and_model_offer(tmp_path: Path) -> None:
+    # exact KL where the task has a known process, text measures where it has a text
+    charlm = build_task("charlm", TaskOptions(T=8, data=str(write_corpus(tmp_path / "c.txt"))))
+    hmm, copy = build_task("hmm", TaskOptions(T=6)), build_task("copy", TaskOptions(T=3))
+    assert isinstance(hmm, KnownProcess) and not isinstance(hmm, TextSource)
+    assert isinstance(charlm, TextSource) and not isinstance(charlm, KnownProcess)
+    assert not isinstance(copy, KnownProcess | TextSource)
+    # the model: initial_state(batch) and step(tokens, state)
+    assert isinstance(LanguageModel(5, build_layers("gru", 4, 3)), StepModel)
+    assert not isinstance(Tagger(build_layers("gru", 4, 3), 2), StepModel)

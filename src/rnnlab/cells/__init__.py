@@ -3,6 +3,7 @@
 from rnnlab.cells.base import (
     Cell,
     State,
+    StatePart,
     decoding,
     detach_state,
     map_state,
@@ -64,6 +65,7 @@ __all__ = [
     "MRNNCell",
     "MRNNState",
     "State",
+    "StatePart",
     "URNNCell",
     "URNNState",
     "VariationalDropout",

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -44,6 +44,7 @@ from rnnlab._tree import (
 __all__ = [
     "Cell",
     "State",
+    "StatePart",
     "check_chrono",
     "check_step_input",
     "detach_state",
@@ -52,6 +53,15 @@ __all__ = [
     "where_state",
     "zip_map_state",
 ]
+
+
+class StatePart(NamedTuple):
+    """Units ``start .. start + length - 1`` along axis 1 of a cell's hidden state ``h``:
+    one named part of a structured state (a clockwork module, an HM-RNN level)."""
+
+    name: str
+    start: int
+    length: int
 
 
 class Cell(nn.Module):
@@ -63,6 +73,8 @@ class Cell(nn.Module):
 
     :meth:`scan` runs the cell over a whole sequence; a cell overrides it when it has a
     faster form than the step loop (a fused kernel, a parallel scan) that computes the same.
+    A cell with a structured state names its parts in :meth:`state_parts` (diagnostics
+    report them separately).
 
     ``fused_mode`` names the PyTorch fused kernel with the same parametrisation
     (``"LSTM"``, ``"GRU"``, ``"RNN_TANH"``, ``"RNN_RELU"``) or is ``None``; cells with a
@@ -103,6 +115,12 @@ class Cell(nn.Module):
     def manifold_parameters(self) -> list[nn.Parameter]:
         """Parameters of a constrained (orthogonal / unitary) recurrence, which training
         may give their own learning rate; none by default."""
+        return []
+
+    def state_parts(self) -> list[StatePart]:
+        """The named parts of the hidden state ``h`` that diagnostics report separately
+        (:func:`rnnlab.diagnostics.gradient_flow`: a clockwork RNN's modules, an HM-RNN's
+        levels), each a :class:`StatePart` slice of ``h`` along axis 1; none by default."""
         return []
 
     def project_input(self, x: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab._checks import check_positive
-from rnnlab.cells.base import Cell
+from rnnlab.cells.base import Cell, StatePart
 
 MAX_DEFAULT_MODULES = 8
 
@@ -154,6 +154,14 @@ class ClockworkCell(Cell):
     ) -> ClockworkState:
         h = self._zeros(batch, device, dtype)
         return ClockworkState(h, torch.zeros(batch, dtype=torch.long, device=h.device))
+
+    def state_parts(self) -> list[StatePart]:
+        """The modules, fast to slow: module ``i`` is units ``i m .. (i+1) m - 1`` of ``h``,
+        named ``"module i (period p)"`` (counting from 1)."""
+        m = self.module_size
+        return [
+            StatePart(f"module {i + 1} (period {p})", i * m, m) for i, p in enumerate(self.periods)
+        ]
 
     def recurrence_matrix(self) -> Tensor:
         """The block upper-triangular ``W_h`` actually used, ``(H, H)``."""

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab._checks import check_positive
-from rnnlab.cells.base import Cell, State
+from rnnlab.cells.base import Cell, State, StatePart
 
 
 class HMRNNState(NamedTuple):
@@ -210,6 +210,11 @@ class HMRNNCell(Cell):
         budget, stands in for epochs, so the schedule also applies to tasks with fresh data
         every batch)."""
         self.set_slope(1.0 + 4.0 * min(1.0, fraction))
+
+    def state_parts(self) -> list[StatePart]:
+        """The levels, bottom first: level ``l`` is ``h[:, l - 1]`` of ``h (B, L, H)``,
+        named ``"level l"``."""
+        return [StatePart(f"level {l + 1}", l, 1) for l in range(self.num_layers)]
 
     def extra_repr(self) -> str:
         return (

@@ -6,13 +6,21 @@ Plotting lives in :mod:`rnnlab.diagnostics.plots`.
 
 from rnnlab.diagnostics.boundaries import (
     BoundaryAgreement,
+    SegmentingCell,
     boundary_agreement,
     boundary_matrix,
     hmrnn_boundaries,
     is_word_boundary,
     word_boundaries,
 )
-from rnnlab.diagnostics.exposure import ExposureCurve, exposure_bias, kl_to_model
+from rnnlab.diagnostics.exposure import (
+    ExposureCurve,
+    KnownProcess,
+    StepModel,
+    exposure_bias,
+    kl_to_model,
+)
+from rnnlab.diagnostics.exposure_text import TextSource
 from rnnlab.diagnostics.gradflow import (
     FlowCurve,
     GradientFlow,
@@ -31,7 +39,11 @@ __all__ = [
     "FlowCurve",
     "GradientFlow",
     "JacobianSpectrum",
+    "KnownProcess",
+    "SegmentingCell",
     "StatePart",
+    "StepModel",
+    "TextSource",
     "boundary_agreement",
     "boundary_matrix",
     "cell_jacobians",

@@ -22,15 +22,24 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
-from rnnlab.cells.hmrnn import HMRNNCell, HMRNNState
+from rnnlab.cells.base import State
 from rnnlab.layers.base import SequenceLayer
 from rnnlab.layers.recurrent import Recurrent
 from rnnlab.layers.trajectory import layer_trajectories
+
+
+@runtime_checkable
+class SegmentingCell(Protocol):
+    """A cell that decides where segments end (:class:`~rnnlab.cells.HMRNNCell`):
+    ``boundaries(states)`` turns its ``T`` per-step states (batch ``B``) into the 0/1
+    decisions ``(B, T, K)``, one column per level with a boundary detector, bottom first."""
+
+    def boundaries(self, states: Sequence[State]) -> Tensor: ...
 
 
 def is_word_boundary(char: str) -> bool:
@@ -115,7 +124,7 @@ def boundary_matrix(
     layer: Recurrent,
     x: Tensor,
     lengths: Tensor | None = None,
-    state: HMRNNState | None = None,
+    state: State | None = None,
 ) -> Tensor:
     """The boundary decisions of an HM-RNN over a sequence, for plotting.
 
@@ -124,14 +133,14 @@ def boundary_matrix(
     padded steps (past ``lengths[b]``).
     """
     cell = getattr(layer, "cell", None)
-    if not isinstance(cell, HMRNNCell) or not hasattr(layer, "trajectory"):
+    if not isinstance(cell, SegmentingCell) or not hasattr(layer, "trajectory"):
         raise TypeError(
             f"boundary_matrix needs a Recurrent over an HMRNNCell, got {type(layer).__name__} "
             f"over {type(cell).__name__}"
         )
     with torch.no_grad():
         _, _, states = layer.trajectory(x, state, lengths)
-        z = HMRNNCell.boundaries(states)  # (B, T, L-1)
+        z = cell.boundaries(states)  # (B, T, L-1)
         if lengths is not None:
             real = torch.arange(x.shape[1], device=z.device) < lengths.to(z.device).unsqueeze(1)
             z = z * real.unsqueeze(-1).to(z.dtype)
@@ -169,9 +178,9 @@ def hmrnn_boundaries(model: nn.Module, ids: Tensor, chunk: int = 256) -> dict[st
                 e = embedding(ids[:, start : start + chunk].to(device))  # (S, n, E)
                 _, state, trajectories = layer_trajectories(layers, e, state)
                 for k, tr in enumerate(trajectories):
-                    if not isinstance(tr.cell, HMRNNCell):
+                    if not isinstance(tr.cell, SegmentingCell):
                         continue
-                    z = HMRNNCell.boundaries(tr.states).cpu()  # (S, n, L-1)
+                    z = tr.cell.boundaries(tr.states).cpu()  # (S, n, L-1)
                     prefix = f"layer {k + 1}: " if len(trajectories) > 1 else ""
                     for l in range(z.shape[-1]):
                         pieces.setdefault(f"{prefix}level {l + 1}", []).append(z[..., l])

@@ -16,8 +16,8 @@ from torch import Tensor, nn
 from rnnlab._io import read_json, write_json
 from rnnlab.cells import decoding
 from rnnlab.diagnostics.boundaries import boundary_agreement, hmrnn_boundaries, word_boundaries
-from rnnlab.diagnostics.exposure import ExposureCurve, exposure_bias
-from rnnlab.diagnostics.exposure_text import TextExposureCurve, text_exposure
+from rnnlab.diagnostics.exposure import ExposureCurve, KnownProcess, StepModel, exposure_bias
+from rnnlab.diagnostics.exposure_text import TextExposureCurve, TextSource, text_exposure
 from rnnlab.diagnostics.gradflow import GradientFlow, gradient_flow
 from rnnlab.diagnostics.jacobian import JacobianSpectrum, jacobian_spectrum
 from rnnlab.diagnostics.plots import (
@@ -28,12 +28,9 @@ from rnnlab.diagnostics.plots import (
     plot_jacobian,
     plot_text_exposure,
 )
-from rnnlab.models.language import LanguageModel
 from rnnlab.models.registry import build_model
 from rnnlab.models.rnn import STACKS
 from rnnlab.tasks.base import Batch, Task
-from rnnlab.tasks.charlm import CharLMTask
-from rnnlab.tasks.hmm import HMMTask
 from rnnlab.tasks.registry import TaskOptions, build_task
 from rnnlab.tasks.vocab import CharVocab
 from rnnlab.training.resolve import resolve_config
@@ -192,17 +189,22 @@ def diagnose_exposure(
     seed: int = 0,
     context: int = 128,
 ) -> dict[str, dict[str, Any]]:
-    """Exposure bias of trained generative runs, measured according to their task (read
-    from each run's config):
+    """Exposure bias of trained generative runs, measured according to what their task
+    offers (the task rebuilt from each run's config):
 
-    * ``hmm`` runs: the exact per-position KL from the true process along free-running and
-      teacher-forced prefixes (:func:`rnnlab.diagnostics.exposure.exposure_bias`);
-      ``length`` defaults to each run's training length ``T``.
-    * ``charlm`` / ``shakespeare`` runs (true distribution unknown): predictive entropy
-      along free-running and teacher-forced continuations of ``num_sequences`` prefixes of
-      the validation text, each after ``context`` true characters, and the n-gram
-      divergence of the generated text from the real text
-      (:func:`rnnlab.diagnostics.exposure_text.text_exposure`); ``length`` defaults to 256.
+    * a known true process (``hmm`` runs, :class:`~rnnlab.diagnostics.KnownProcess`): the
+      exact per-position KL from the true process along free-running and teacher-forced
+      prefixes (:func:`rnnlab.diagnostics.exposure.exposure_bias`); ``length`` defaults to
+      each run's training length ``T``.
+    * a text (``charlm`` / ``shakespeare`` runs, :class:`~rnnlab.diagnostics.TextSource`;
+      true distribution unknown): predictive entropy along free-running and teacher-forced
+      continuations of ``num_sequences`` prefixes of the validation text, each after
+      ``context`` true characters, and the n-gram divergence of the generated text from
+      the real text (:func:`rnnlab.diagnostics.exposure_text.text_exposure`); ``length``
+      defaults to 256.
+
+    The model needs ``initial_state(batch)`` and ``step(tokens, state)``
+    (:class:`~rnnlab.diagnostics.StepModel`, e.g. a language model).
 
     Every run is measured with the same ``seed``, so on the same true prefixes. Writes
     ``exposure.json`` ({run label: {"measure": "exact_kl" or "text", "training_mode": ...,
@@ -221,14 +223,18 @@ def diagnose_exposure(
         run = load(run_dir)
         task = run.task()
         model = run.model
-        if not isinstance(task, HMMTask | CharLMTask):
+        # the measure follows from what the task offers: a known process, or a text
+        if not isinstance(task, KnownProcess | TextSource):
             raise ValueError(
                 f"run {run_dir} was trained on task {run.config.task!r}; exposure bias is "
                 "measured on hmm (exact) or charlm/shakespeare (text) runs"
             )
-        if not isinstance(model, LanguageModel):
-            raise ValueError(f"run {run_dir} holds a {type(model).__name__}, not a LanguageModel")
-        measures.add("exact_kl" if isinstance(task, HMMTask) else "text")
+        if not isinstance(model, StepModel):
+            raise ValueError(
+                f"run {run_dir} holds a {type(model).__name__}, not a language model "
+                "(initial_state(batch) and step(tokens, state))"
+            )
+        measures.add("exact_kl" if isinstance(task, KnownProcess) else "text")
         if len(measures) > 1:
             raise ValueError(
                 "diagnose exposure compares runs of one kind: hmm runs (exact KL) or text runs, "
@@ -239,7 +245,7 @@ def diagnose_exposure(
         model_name = getattr(run.config.model, "name", type(run.config.model).__name__)
         common = {"run": str(run_dir), "cell": model_name, "training_mode": mode}
         generator = torch.Generator().manual_seed(seed)
-        if isinstance(task, HMMTask):
+        if isinstance(task, KnownProcess):
             with decoding(model):  # derived recurrent weights once, not per token
                 curve = exposure_bias(
                     model.step,

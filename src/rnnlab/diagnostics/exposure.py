@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -47,6 +47,30 @@ from rnnlab.decoding import StepFn, sample
 from rnnlab.tasks.hmm import HMMProcess
 
 F64 = torch.float64
+
+
+@runtime_checkable
+class StepModel(Protocol):
+    """What the exposure measures need of a model (a :class:`~rnnlab.models.LanguageModel`):
+    its state before the first token, ``initial_state(batch)``, and one step,
+    ``step(tokens (B,), state) -> (logits (B, V), state)``."""
+
+    def initial_state(self, batch: int) -> State: ...
+
+    def step(self, tokens: Tensor, state: State) -> tuple[Tensor, State]: ...
+
+
+@runtime_checkable
+class KnownProcess(Protocol):
+    """A task whose true process is known (:class:`~rnnlab.tasks.hmm.HMMTask`), so exposure
+    bias is measured exactly (:func:`exposure_bias`): the ``process``, the ``start_token``
+    its sequences start from, their training length ``T`` and the entropy rate
+    ``baseline`` (bits per symbol)."""
+
+    process: HMMProcess
+    start_token: int
+    T: int
+    baseline: float | None
 
 
 def kl_to_model(p_true: Tensor, logits: Tensor) -> Tensor:

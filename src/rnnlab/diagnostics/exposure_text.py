@@ -56,7 +56,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -67,6 +67,19 @@ from rnnlab.decoding import StepFn, sample
 from rnnlab.diagnostics.exposure import _quarter_ratio, _sem, _slope, _state_device
 
 F64 = torch.float64
+
+
+@runtime_checkable
+class TextSource(Protocol):
+    """A task over a text (:class:`~rnnlab.tasks.charlm.CharLMTask`), whose exposure bias is
+    measured on prefixes of it (:func:`text_exposure`): ``tokens(split)`` the split's text
+    as ``(n,)`` token ids, ``corpus`` its name and ``metadata`` (``"source"``: where it came
+    from)."""
+
+    corpus: str
+    metadata: dict[str, Any]
+
+    def tokens(self, name: str) -> Tensor: ...
 
 
 def js_divergence(p: Tensor, q: Tensor) -> Tensor:

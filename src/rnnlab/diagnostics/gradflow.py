@@ -21,17 +21,13 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from rnnlab._tree import state_leaves
-from rnnlab.cells.base import Cell, State
-from rnnlab.cells.clockwork import ClockworkCell
-from rnnlab.cells.hmrnn import HMRNNCell
+from rnnlab.cells.base import Cell, State, StatePart
 from rnnlab.layers.base import SequenceLayer
-from rnnlab.layers.recurrent import Recurrent
 from rnnlab.layers.trajectory import layer_trajectories
 from rnnlab.tasks.base import Batch, Task
 
@@ -54,39 +50,29 @@ def hidden_tensors(state: State) -> list[Tensor]:
     return state_tensors(state)
 
 
-def single_recurrent(model: nn.Module) -> Recurrent:
-    """The model's :class:`Recurrent` layer; diagnostics over time need exactly one."""
+def single_cell(model: nn.Module) -> Cell:
+    """The cell of the model's one recurrent layer, which steps it as
+    :math:`s_t = F(x_t, s_{t-1})`: ``model.layers`` has a ``cell`` and no recurrent skip
+    (``dilation`` 1 or none), as a :class:`~rnnlab.layers.Recurrent` layer; diagnostics
+    over time need exactly one."""
     layers = getattr(model, "layers", None)
-    if not isinstance(layers, Recurrent):
+    cell = getattr(layers, "cell", None)
+    if not isinstance(cell, Cell) or getattr(layers, "dilation", 1) != 1:
         kind = type(layers).__name__
         raise ValueError(
             f"time diagnostics need a model with a single Recurrent layer, got {kind} "
             "(use one layer, not bidirectional)"
         )
-    return layers
-
-
-class StatePart(NamedTuple):
-    """Units ``start .. start + length - 1`` along axis 1 of a cell's hidden state ``h``."""
-
-    name: str
-    start: int
-    length: int
+    return cell
 
 
 def state_parts(cell: Cell) -> list[StatePart]:
-    """The parts of ``cell``'s hidden state that :func:`gradient_flow` reports separately:
-    a :class:`~rnnlab.cells.ClockworkCell`'s modules (``h (B, H)``, module ``i`` the units
-    ``i m .. (i+1) m - 1``, fast to slow) and a :class:`~rnnlab.cells.HMRNNCell`'s levels
-    (``h (B, L, H)``, bottom first); none for other cells."""
-    if isinstance(cell, ClockworkCell):
-        m = cell.module_size
-        return [
-            StatePart(f"module {i + 1} (period {p})", i * m, m) for i, p in enumerate(cell.periods)
-        ]
-    if isinstance(cell, HMRNNCell):
-        return [StatePart(f"level {l + 1}", l, 1) for l in range(cell.num_layers)]
-    return []
+    """The parts of ``cell``'s hidden state that :func:`gradient_flow` reports separately,
+    :meth:`Cell.state_parts <rnnlab.cells.Cell.state_parts>`: a
+    :class:`~rnnlab.cells.ClockworkCell`'s modules (``h (B, H)``, module ``i`` the units
+    ``i m .. (i+1) m - 1``, fast to slow), a :class:`~rnnlab.cells.HMRNNCell`'s levels
+    (``h (B, L, H)``, bottom first); none for most cells."""
+    return cell.state_parts()
 
 
 def early_late_ratio(norms: list[float]) -> float:

@@ -17,7 +17,7 @@ from torch.func import jacrev
 
 from rnnlab._tree import flatten_state, unflatten_state
 from rnnlab.cells.base import Cell, State, map_state
-from rnnlab.diagnostics.gradflow import single_recurrent
+from rnnlab.diagnostics.gradflow import single_cell
 
 
 def _flatten(state: State) -> Tensor:
@@ -85,7 +85,7 @@ def jacobian_spectrum(model: nn.Module, x: Tensor) -> JacobianSpectrum:
     Computed in float64 on a copy of the cell, so the products neither under- nor overflow
     over a few hundred steps.
     """
-    cell = single_recurrent(model).cell
+    cell = single_cell(model)
     cell64 = copy.deepcopy(cell).double().cpu()
     jacobians = cell_jacobians(cell64, x.detach().double().cpu())
     step_values: list[list[float]] = []

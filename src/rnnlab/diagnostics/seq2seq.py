@@ -8,17 +8,35 @@ Both return data; :mod:`rnnlab.diagnostics.plots` draws them.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor
 
 from rnnlab._checks import check_positive
 from rnnlab._io import write_json
 from rnnlab.decoding.seq2seq import decode_sources
-from rnnlab.tasks.seq2seq import Seq2SeqTask
+from rnnlab.tasks.base import Batch
 from rnnlab.training.run import TrainedRun, load
+
+
+@runtime_checkable
+class ScoresDecodes(Protocol):
+    """What :func:`length_curve` needs of a task (an encoder-decoder's,
+    :class:`~rnnlab.tasks.seq2seq.Seq2SeqTask`): splits of source sequences ``x`` with
+    ``lengths``, the most tokens decoding may emit, and ``score`` of decoded token ids
+    against a split's references, which includes the ``main_metric``."""
+
+    main_metric: str
+    max_target_length: int
+
+    def split(self, name: str) -> Batch: ...
+
+    def score(
+        self, hypotheses: Sequence[Sequence[int]], split: str, rows: Sequence[int] | None = None
+    ) -> dict[str, float]: ...
 
 
 @dataclass
@@ -65,7 +83,7 @@ def _rows(weights: Tensor) -> list[list[float]]:
 
 def length_curve(
     run: TrainedRun,
-    task: Seq2SeqTask,
+    task: ScoresDecodes,
     split: str = "test",
     beam: int = 1,
     bucket_width: int | None = None,
@@ -148,7 +166,7 @@ def diagnose_length(
     for run_dir, name in zip(run_dirs, names, strict=True):
         run = load(run_dir)
         task = run.task()
-        if not isinstance(task, Seq2SeqTask):
+        if not isinstance(task, ScoresDecodes):
             raise ValueError(
                 f"run {run_dir} is not an encoder-decoder (task kind {run.spec.kind!r})"
             )
