@@ -5,6 +5,8 @@ the skipped modules must deliver, issue 5's target: ratio <= 0.4) and ``urnn_vs_
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from rnnlab.bench.timing import BenchResult, compare, timing_config, train_step
@@ -17,11 +19,13 @@ STRUCTURED_SIZES: dict[str, int] = {"B": 64, "T": 256, "D": 32, "H": 1024, "modu
 STRUCTURED_QUICK_SIZES: dict[str, int] = {"B": 4, "T": 8, "D": 3, "H": 16, "modules": 8}
 
 
-def _structured_cell(name: str, D: int, H: int, g: int) -> tuple[Cell, str]:
+def _structured_cell(name: str, D: int, H: int, g: int) -> tuple[Cell, str, dict[str, Any]]:
+    """The cell, its label and what the benchmark's config records of it."""
     if name == CLOCKWORK_BENCH:
         cell = ClockworkCell(D, H, num_modules=g)  # periods 1, 2, ..., 2^(g-1)
-        return cell, f"ClockworkCell(H={H}, {g} modules, periods 1..{cell.periods[-1]})"
-    return URNNCell(D, H), f"URNNCell(N={H} complex units)"
+        label = f"ClockworkCell(H={H}, {g} modules, periods 1..{cell.periods[-1]})"
+        return cell, label, {"periods": list(cell.periods)}
+    return URNNCell(D, H), f"URNNCell(N={H} complex units)", {}
 
 
 def run_structured(name: str, quick: bool, repeats: int) -> BenchResult:
@@ -29,14 +33,12 @@ def run_structured(name: str, quick: bool, repeats: int) -> BenchResult:
     through rnnlab's step loop: the structure must really save work."""
     sizes = STRUCTURED_QUICK_SIZES if quick else STRUCTURED_SIZES
     B, T, D, H, g = sizes["B"], sizes["T"], sizes["D"], sizes["H"], sizes["modules"]
-    cell, label = _structured_cell(name, D, H, g)
+    cell, label, extra = _structured_cell(name, D, H, g)
     structured = Recurrent(cell)
     dense = Recurrent(ElmanCell(D, H), fast=False)
     x = torch.randn(B, T, D)
     num_s, den_s = compare(train_step(structured, x), train_step(dense, x), repeats)
-    config = timing_config(sizes, repeats)
-    if isinstance(cell, ClockworkCell):
-        config["periods"] = list(cell.periods)
+    config = {**timing_config(sizes, repeats), **extra}
     return BenchResult(
         name=name,
         ratio=num_s / den_s,
