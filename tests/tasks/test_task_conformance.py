@@ -418,13 +418,20 @@ def test_loss_of_a_fresh_model_is_finite_and_differentiable(
 def test_evaluate_gives_finite_reproducible_figures(
     case: str, built: Callable[[str, int], Task]
 ) -> None:
+    """``loss`` and the main metric among finite figures, the same in other chunks of rows;
+    with a beam of 2 the figures of greedy decoding come as ``greedy_*`` (where the task
+    decodes) and equal those of a beam of 1."""
     task = built(case, 0)
     model = tiny_model(task.spec)
     result = evaluate(model, task, "val", batch_size=256)
     assert {"loss", task.main_metric} <= set(result)
     assert_finite_figures(result)
     assert model.training, "evaluate restores the model's mode"
-    assert evaluate(model, task, "val", batch_size=100) == pytest.approx(result, rel=1e-5)
+    beam = evaluate(model, task, "val", batch_size=100, beam_size=2)
+    assert_finite_figures(beam)
+    assert set(beam) == set(result) | {f"greedy_{k}" for k in result if f"greedy_{k}" in beam}
+    as_greedy = {k: beam.get(f"greedy_{k}", beam[k]) for k in result}
+    assert as_greedy == pytest.approx(result, rel=1e-5)
     assert_finite_figures(evaluate(model, task, "test", batch_size=256))
 
 
