@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+_ROOT = Path(__file__).resolve().parents[2]  # the repository root
+# the shared read-only data: beside the repository (the main checkout), inside it (a copy
+# that carries shared/), or at the workspace's fixed place (worktrees one level deeper)
+SHARED_DATA_CANDIDATES = (
+    _ROOT.parent / "shared" / "data",
+    _ROOT / "shared" / "data",
+    Path("/work/shared/data"),
+)
+SHARED_DATA = next((p for p in SHARED_DATA_CANDIDATES if p.is_dir()), SHARED_DATA_CANDIDATES[0])
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -40,6 +48,12 @@ def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], str]]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data folder (it or its files may be missing: callers skip then)."""
+    return SHARED_DATA.resolve()
 
 
 @pytest.fixture

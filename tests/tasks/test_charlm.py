@@ -23,7 +23,6 @@ from rnnlab.tasks.corpora import (
 from rnnlab.tasks.vocab import UNK_CHAR, CharVocab
 from rnnlab.training.resolve import resolve_config
 
-SHAKESPEARE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tinyshakespeare.txt"
 SHAKESPEARE_CHARS = 1_115_394
 
 
@@ -33,9 +32,9 @@ def one_line(e: pytest.ExceptionInfo[BaseException]) -> str:
 
 
 @pytest.fixture
-def shakespeare_file() -> Path:
+def shakespeare_file(shared_data: Path) -> Path:
     """The shared Tiny Shakespeare file (read-only); skips when absent."""
-    path = SHAKESPEARE.resolve()
+    path = shared_data / "tinyshakespeare.txt"
     if not path.is_file():
         pytest.skip(f"shared Tiny Shakespeare not found at {path}")
     return path

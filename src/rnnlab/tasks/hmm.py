@@ -299,8 +299,8 @@ class HMMTask(GeneratedTask, StreamEvaluation):
     symbol with id ``V`` is prepended so the first symbol is predicted too,
     ``x = [V, x_1, .., x_{T-1}]`` and ``y = [x_1, .., x_T]``, both ``(B, T)`` long. So
     ``input_size = V + 1`` and ``output_size = V``. A language model built for the task
-    (:func:`rnnlab.models.build_model`, kind ``lm``) has ``V + 1`` logits, the last for the
-    start symbol, which is never a target: training drives its probability towards 0.
+    (:func:`rnnlab.models.build_model`, kind ``lm``) embeds ``V + 1`` tokens and has ``V``
+    logits: the start symbol is read, never predicted.
 
     Metrics: ``loss`` (nats per symbol) and ``bpc`` (bits per symbol, the main metric).
     The baseline is the true process's entropy rate estimated on the ``test`` split, the
