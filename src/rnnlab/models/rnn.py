@@ -222,18 +222,15 @@ def _head(config: RNNConfig, width: int, output_size: int) -> nn.Module | None:
     )
 
 
-def _seq2vec(config: RNNConfig, spec: TaskSpec) -> nn.Module:
-    layers = build_rnn_layers(config, spec.input_size)
-    return Seq2Vec(
-        layers, spec.output_size, head=_head(config, layers.output_size, spec.output_size)
-    )
+def _over_layers(model: type[Seq2Vec] | type[Tagger]) -> Callable[[RNNConfig, TaskSpec], nn.Module]:
+    """A builder of ``model`` (a head over the layers reading the task's features)."""
 
+    def build(config: RNNConfig, spec: TaskSpec) -> nn.Module:
+        layers = build_rnn_layers(config, spec.input_size)
+        head = _head(config, layers.output_size, spec.output_size)
+        return model(layers, spec.output_size, head=head)
 
-def _tagger(config: RNNConfig, spec: TaskSpec) -> nn.Module:
-    layers = build_rnn_layers(config, spec.input_size)
-    return Tagger(
-        layers, spec.output_size, head=_head(config, layers.output_size, spec.output_size)
-    )
+    return build
 
 
 def _language_model(config: RNNConfig, spec: TaskSpec) -> nn.Module:
@@ -300,9 +297,9 @@ def _encoder_decoder(config: RNNConfig, spec: TaskSpec) -> nn.Module:
 
 
 _HEADS: dict[str, Callable[[RNNConfig, TaskSpec], nn.Module]] = {
-    "classify": _seq2vec,
-    "regress": _seq2vec,
-    "tag": _tagger,
+    "classify": _over_layers(Seq2Vec),
+    "regress": _over_layers(Seq2Vec),
+    "tag": _over_layers(Tagger),
     "lm": _language_model,
     "vec2seq": _generator,
     "seq2seq": _encoder_decoder,
