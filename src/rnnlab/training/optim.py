@@ -90,4 +90,6 @@ def set_learning_rate(
     tau = train_time / cfg.max_time if cfg.max_time is not None else 0.0
     factor = lr_factor(step, cfg, tau)
     for group in optimizer.param_groups:
-        group["lr"] = group["peak_lr"] * factor
+        # a trainer.pt written before peak_lr existed has LambdaLR's initial_lr instead
+        peak = group.setdefault("peak_lr", group.get("initial_lr", group["lr"]))
+        group["lr"] = peak * factor
