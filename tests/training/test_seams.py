@@ -209,3 +209,17 @@ def test_a_task_with_its_own_batch_type_trains_evaluates_and_loads(
     val = StoryTask().split("val")
     outputs, _ = run.model(val)
     assert float((outputs.argmax(-1) == val.y).float().mean()) > 0.8
+
+
+def test_a_family_whose_models_break_the_protocol_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
+    register_model(
+        "test_no_causal",
+        "a model without causal (tests)",
+        AttendConfig,
+        lambda c, spec: torch.nn.Linear(2, 2),
+    )
+    with pytest.raises(TypeError, match=r"'test_no_causal': build must return .* got Linear"):
+        build_model(AttendConfig(), TaskSpec("classify", 2, 2))

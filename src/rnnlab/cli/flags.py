@@ -55,47 +55,48 @@ def add_model_flags(parser: argparse.ArgumentParser, only: set[str] | None = Non
         "--model",
         help="a model family, or a cell (`rnnlab list`); default: the task's",
     )
-    configs = [model_family(name).config for name in family_names()]
+    configs = [(name, model_family(name).config) for name in family_names()]
     add_config_flags(parser, configs, "model_", only)
 
 
 def add_train_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per :class:`TrainConfig` field that names one."""
-    add_config_flags(parser, [TrainConfig], "train_")
+    add_config_flags(parser, [("train", TrainConfig)], "train_")
 
 
 def add_config_flags(
     parser: argparse.ArgumentParser,
-    configs: list[type[Any]],
+    configs: list[tuple[str, type[Any]]],
     prefix: str,
     only: set[str] | None = None,
 ) -> None:
-    """A flag (and its negative) per field of ``configs`` whose metadata names one; the
-    value lands in ``args.<prefix><field>`` (``None`` when not given)."""
-    done: set[str] = set()
-    for config in configs:
+    """A flag (and its negative) per field of ``configs`` (``(owner, dataclass)`` pairs)
+    whose metadata names one; the value lands in ``args.<prefix><field>`` (``None`` when not
+    given). A flag that several configs share says in its help what it means for each."""
+    flags: dict[str, dict[str, Any]] = {}  # flag -> argparse keywords, in order
+    helps: dict[str, list[str]] = {}
+    for owner, config in configs:
         hints = typing.get_type_hints(config)
         for f in dataclasses.fields(config):
             if only is not None and f.name not in only:
                 continue
-            meta = f.metadata
-            dest = prefix + f.name
+            meta, dest = f.metadata, prefix + f.name
             flag, negative = meta.get("flag"), meta.get("negative")
-            if flag and flag not in done:
-                done.add(flag)
-                parser.add_argument(
-                    f"--{flag}", dest=dest, help=meta.get("help"), **_argument(hints[f.name], meta)
-                )
-            if negative and negative not in done:
-                done.add(negative)
+            if flag:
+                if flag not in flags:
+                    flags[flag] = {"dest": dest, **_argument(hints[f.name], meta)}
+                    if "choices" not in flags[flag] and flags[flag].get("action") is None:
+                        flags[flag]["metavar"] = flag.upper().replace("-", "_")
+                helps.setdefault(flag, []).append(f"{meta.get('help', '')} [{owner}]")
+            if negative and negative not in flags:
                 none = False if hints[f.name] is bool else _UNSET_TO_NONE
-                parser.add_argument(
-                    f"--{negative}",
-                    dest=dest,
-                    action="store_const",
-                    const=none,
-                    help=f"not {meta.get('help') or f.name}",
-                )
+                what = f"undo --{flag} (a task's default too)" if flag else meta.get("help", "")
+                flags[negative] = {"dest": dest, "action": "store_const", "const": none}
+                helps[negative] = [f"turn off: {what}" if not flag else what]
+    for flag, keywords in flags.items():
+        texts = helps[flag]
+        text = texts[0].rsplit(" [", 1)[0] if len(texts) == 1 else "; ".join(texts)
+        parser.add_argument(f"--{flag}", help=text, **keywords)
 
 
 def _argument(kind: Any, meta: Any) -> dict[str, Any]:

@@ -130,7 +130,14 @@ def build_model(config: Any, spec: TaskSpec) -> nn.Module:
 
         model = build_model(RNNConfig(cell="gru"), TaskSpec("classify", 1, 10))
     """
-    return family_of(config).build(config, spec)
+    family = family_of(config)
+    model = family.build(config, spec)
+    if not isinstance(model, nn.Module) or not isinstance(getattr(model, "causal", None), bool):
+        raise TypeError(
+            f"model family {family.name!r}: build must return an nn.Module with a bool "
+            f"`causal` and forward(batch, state) -> (outputs, state), got {type(model).__name__}"
+        )
+    return model
 
 
 def config_to_json(config: Any) -> dict[str, Any]:
