@@ -3,6 +3,7 @@ checkpoint unit per resume, cell options from the config, the model-family regis
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass
@@ -223,3 +224,49 @@ def test_a_family_whose_models_break_the_protocol_is_a_one_line_error(
     )
     with pytest.raises(TypeError, match=r"'test_no_causal': build must return .* got Linear"):
         build_model(AttendConfig(), TaskSpec("classify", 2, 2))
+
+
+def test_training_threads_follow_the_policy_and_are_restored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rnnlab.training.threads as policy
+
+    seen: list[int] = []
+    original = policy.training_threads
+
+    def spy(requested: int | None, device: torch.device):  # type: ignore[no-untyped-def]
+        with original(requested, device) as threads:
+            seen.append(torch.get_num_threads())
+            yield threads
+
+    monkeypatch.setattr("rnnlab.training.loop.training_threads", contextlib.contextmanager(spy))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    monkeypatch.setattr(policy, "_AT_IMPORT", before)  # nobody set threads since import
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.setattr(policy, "_AT_IMPORT", 2)
+        summary = rnnlab.train(_config(steps=2), tmp_path / "a", progress=False)
+        assert summary["threads"] == {"intra_op": 1, "source": "rnnlab default for CPU training"}
+        assert seen[-1] == 1 and torch.get_num_threads() == 2  # the caller's count is back
+        config = json.loads((tmp_path / "a" / "config.json").read_text())
+        assert config["threads"]["intra_op"] == 1
+        torch.set_num_threads(3)  # the caller chose after importing rnnlab: respected
+        summary = rnnlab.train(_config(steps=2), tmp_path / "b", progress=False)
+        assert summary["threads"] == {"intra_op": 3, "source": "torch.set_num_threads"}
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        assert (
+            rnnlab.train(_config(steps=2), tmp_path / "c", progress=False)["threads"]["source"]
+            == "OMP_NUM_THREADS"
+        )
+        explicit = _config(steps=2)
+        explicit = RunConfig(
+            explicit.task,
+            explicit.task_options,
+            explicit.model,
+            TrainConfig(**{**explicit.train.__dict__, "threads": 2}),
+        )
+        summary = rnnlab.train(explicit, tmp_path / "d", progress=False)
+        assert summary["threads"] == {"intra_op": 2, "source": "threads option"} and seen[-1] == 2
+    finally:
+        torch.set_num_threads(before)

@@ -60,6 +60,9 @@ class TrainConfig:
         beam_size: encoder-decoders: evaluate with beam search of this width (1: greedy
             decoding); with more than 1 the greedy figures are logged too (``greedy_*``).
         length_penalty: encoder-decoders: ``alpha`` of beam search's GNMT length penalty.
+        threads: torch's intra-op CPU threads while training (``None``: one thread on the
+            CPU unless ``OMP_NUM_THREADS`` or ``torch.set_num_threads`` chose; see
+            :mod:`rnnlab.training.threads`).
         bf16: train under ``torch.autocast`` in bfloat16 (matmuls and fused recurrent kernels
             in bfloat16; weights, optimiser, loss and evaluation in float32): about 1.5x
             faster on CPUs with AVX-512 BF16 or AMX, at bfloat16's 8-bit mantissa.
@@ -128,6 +131,12 @@ class TrainConfig:
     bf16: bool = option(
         False, flag="bf16", help="train under bfloat16 autocast (weights and evaluation float32)"
     )
+    threads: int | None = option(
+        None,
+        flag="threads",
+        help="torch's intra-op threads while training (default: 1 on the CPU, unless "
+        "OMP_NUM_THREADS or torch.set_num_threads says otherwise)",
+    )
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -138,6 +147,8 @@ class TrainConfig:
             raise ValueError(
                 f"unknown schedule {self.schedule!r}; expected one of {', '.join(SCHEDULES)}"
             )
+        if self.threads is not None:
+            check_positive("threads", self.threads)
         for name in ("steps", "batch_size", "eval_every", "eval_batch_size", "beam_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:

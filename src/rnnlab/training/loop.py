@@ -34,6 +34,7 @@ from rnnlab.training.objectives import autocast, make_objective
 from rnnlab.training.optim import make_optimizer, run_progress, set_learning_rate
 from rnnlab.training.rng import rng_state, seed_everything, set_rng_state
 from rnnlab.training.run_folder import RunFolder
+from rnnlab.training.threads import training_threads
 
 
 @dataclass
@@ -64,10 +65,23 @@ def train(
     state starts afresh at the resumed step). ``task`` may be passed when already built
     (data generation is never counted in ``max_time``).
     """
-    cfg = config.train
-    device = torch.device(cfg.device)
+    device = torch.device(config.train.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {cfg.device!r} requested but CUDA is not available")
+        raise ValueError(f"device {config.train.device!r} requested but CUDA is not available")
+    with training_threads(config.train.threads, device) as threads:
+        return _train(config, Path(out_dir), device, threads, resume, progress, task)
+
+
+def _train(
+    config: RunConfig,
+    out_dir: Path,
+    device: torch.device,
+    threads: dict[str, Any],
+    resume: bool,
+    progress: bool,
+    task: Task | None,
+) -> dict[str, Any]:
+    cfg = config.train
     task = task or build_task(config.task, config.task_options)
     seed_everything(cfg.seed)
     model = build_model(config.model, task.spec).to(device)
@@ -82,6 +96,7 @@ def train(
         done = Progress(**{k: saved[k] for k in asdict(done)})
         objective.load_extra_state(saved)
     record = {**config.to_dict(), "task_info": task.info(), "plugins": loaded_plugins()}
+    record["threads"] = threads
     folder.start(record, resume)
     ev = {"batch_size": cfg.eval_batch_size, "device": str(device)}
     ev.update(beam_size=cfg.beam_size, length_penalty=cfg.length_penalty)
@@ -189,6 +204,7 @@ def train(
         "metrics": final,
         "clipped_fraction": done.n_clipped / max(1, done.step),
         "device": str(device),
+        "threads": threads,
         "beam_size": cfg.beam_size,
         **describe(model),
         **({"note": note} if (note := getattr(task, "note", None)) else {}),
