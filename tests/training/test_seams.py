@@ -270,3 +270,29 @@ def test_training_threads_follow_the_policy_and_are_restored(
         assert summary["threads"] == {"intra_op": 2, "source": "threads option"} and seen[-1] == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_text_that_is_both_val_and_test_is_evaluated_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rnnlab.training.loop as loop
+
+    splits: list[str] = []
+    original = loop.evaluate
+
+    def counting(model: Any, task: Any, split: str, **kw: Any) -> dict[str, float]:
+        splits.append(split)
+        return original(model, task, split, **kw)
+
+    monkeypatch.setattr(loop, "evaluate", counting)
+    corpus = tmp_path / "text.txt"
+    corpus.write_text("the cat sat on the mat. " * 80)
+    config = RunConfig(
+        "charlm",
+        TaskOptions(data=str(corpus), T=8),
+        RNNConfig("gru", hidden_size=8),
+        TrainConfig(steps=2, batch_size=4, eval_every=2),
+    )
+    summary = rnnlab.train(config, tmp_path / "run", progress=False)
+    assert splits == ["val", "val"]  # one evaluation in training, one at the end; no "test"
+    assert summary["metrics"]["test"] == summary["metrics"]["val"]

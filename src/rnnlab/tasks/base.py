@@ -129,6 +129,9 @@ class Task(ABC):
     # stateful: consecutive training batches continue the same streams, so the trainer
     # carries the recurrent state between them, resetting it where resets_state() says
     stateful: ClassVar[bool] = False
+    # the test split is the val split itself (a text with no separate test file): a final
+    # evaluation measures it once
+    test_is_val: bool = False
 
     @abstractmethod
     def split(self, name: str) -> Batch:

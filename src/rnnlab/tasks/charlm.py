@@ -172,6 +172,7 @@ class CharLMTask(StreamEvaluation):
             self._tokens["test"] = self.vocab.encode(test_text)
         else:
             self._tokens["test"] = self._tokens["val"]
+        self.test_is_val = test_data is None
         self._splits: dict[str, Batch] = {}
 
         self.kind = "lm"

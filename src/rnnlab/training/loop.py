@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -98,15 +99,22 @@ def _train(
     record = {**config.to_dict(), "task_info": task.info(), "plugins": loaded_plugins()}
     record["threads"] = threads
     folder.start(record, resume)
-    ev = {"batch_size": cfg.eval_batch_size, "device": str(device)}
-    ev.update(beam_size=cfg.beam_size, length_penalty=cfg.length_penalty)
+    measure = partial(
+        evaluate,
+        model,
+        task,
+        batch_size=cfg.eval_batch_size,
+        device=str(device),
+        beam_size=cfg.beam_size,
+        length_penalty=cfg.length_penalty,
+    )
 
     def checkpoint() -> None:
         state = {**asdict(done), "optimizer": optimizer.state_dict(), "rng": rng_state()}
         folder.save_checkpoint(model, {**state, **objective.extra_state(), "clip": cfg.clip})
 
     def validate() -> float:
-        metrics = evaluate(model, task, "val", **ev)  # type: ignore[arg-type]
+        metrics = measure("val")
         folder.log(
             {"step": done.step, "split": "val", **metrics, "train_time_s": done.train_time_s}
         )
@@ -188,7 +196,8 @@ def _train(
     checkpoint()
 
     folder.load_best(model)
-    final = {split: evaluate(model, task, split, **ev) for split in ("val", "test")}  # type: ignore[arg-type]
+    final = {"val": measure("val")}
+    final["test"] = final["val"] if task.test_is_val else measure("test")
     folder.log({"step": done.best_step, "split": "test", **final["test"]})
     folder.close()
     summary = {
