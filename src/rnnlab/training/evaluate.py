@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from rnnlab._tree import map_state
 from rnnlab.decoding.conditional import ConditionalModel, generate
@@ -30,6 +31,8 @@ class ModelEvaluator:
         device: where the model lives.
         beam_size: encoder-decoders: beam width of :meth:`decode` (1: greedy).
         length_penalty: beam search's GNMT length penalty alpha.
+        progress: show a progress bar (named ``label``) over the chunks of
+            :meth:`outputs` and :meth:`streams`.
     """
 
     def __init__(
@@ -39,22 +42,30 @@ class ModelEvaluator:
         device: str = "cpu",
         beam_size: int = 1,
         length_penalty: float = 0.6,
+        progress: bool = False,
+        label: str = "eval",
     ) -> None:
         self.model = model
         self.batch_size = batch_size
         self.device = device
         self.beam_size = beam_size
         self.length_penalty = length_penalty
+        self.progress = progress
+        self.label = label
+
+    def _chunks(self, total: int, size: int) -> Iterator[int]:
+        starts = range(0, total, size)
+        return iter(tqdm(starts, desc=self.label, leave=False, disable=not self.progress))
 
     def outputs(self, data: Any) -> Iterator[tuple[Any, Tensor]]:
-        for start in range(0, batch_length(data), self.batch_size):
+        for start in self._chunks(batch_length(data), self.batch_size):
             chunk = batch_to(batch_rows(data, slice(start, start + self.batch_size)), self.device)
             out, _ = self.model(chunk)
             yield chunk, out
 
     def streams(self, data: Any, chunk: int) -> Iterator[tuple[Any, Tensor]]:
         state = None
-        for start in range(0, data.x.shape[1], chunk):
+        for start in self._chunks(data.x.shape[1], chunk):
             steps = map_state(lambda t: t[:, start : start + chunk], data)  # noqa: B023
             piece = batch_to(steps, self.device)
             out, state = self.model(piece, state)
@@ -118,12 +129,15 @@ def evaluate(
     device: str = "cpu",
     beam_size: int = 1,
     length_penalty: float = 0.6,
+    progress: bool = False,
 ) -> dict[str, float]:
     """``loss`` and the task's metrics on ``split`` (``val`` or ``test``), as the task
     measures them (:meth:`~rnnlab.tasks.base.Task.evaluate`): outputs over the split for
     most tasks, contiguous streams with the state carried for language models, decoded
     outputs (greedy, or beam search of ``beam_size``) for encoder-decoders, and generated
-    sequences where the task scores them."""
-    evaluator = ModelEvaluator(model, batch_size, device, beam_size, length_penalty)
+    sequences where the task scores them. ``progress`` shows a bar over the split."""
+    evaluator = ModelEvaluator(
+        model, batch_size, device, beam_size, length_penalty, progress, f"eval {split}"
+    )
     with evaluating(model):
         return task.evaluate(split, evaluator)

@@ -107,6 +107,7 @@ def _train(
         device=str(device),
         beam_size=cfg.beam_size,
         length_penalty=cfg.length_penalty,
+        progress=progress and folder.main,
     )
 
     def checkpoint() -> None:
