@@ -40,12 +40,19 @@ def test_names_and_selection() -> None:
         "lm_sampling_carried_vs_recompute",
         "beam_batched_vs_one_at_a_time",
         "seq2seq_train_vs_sketch",
+        "charlm_step_vs_plain",
     ]
     assert list(BENCHMARKS) == benchmark_names()  # one table, in running order
     with pytest.raises(ValueError, match="'nope'"):
         run_benchmarks(select="nope", quick=True)
     with pytest.raises(ValueError, match="repeats"):
         run_benchmarks(repeats=0, quick=True)
+
+
+def test_quick_charlm_step_benchmark() -> None:
+    (result,) = run_benchmarks(select="charlm_step", repeats=1, quick=True)
+    assert result.name == "charlm_step_vs_plain" and result.ratio > 0
+    assert "AdamW" in result.config["pass"] and "nn.LSTM" in result.denominator
 
 
 def test_threads_are_restored() -> None:
