@@ -15,7 +15,6 @@ import dataclasses
 import json
 import types
 import typing
-from dataclasses import dataclass
 from typing import Any
 
 from rnnlab.cli._common import positive_float, positive_int, positive_ints
@@ -26,27 +25,6 @@ from rnnlab.training.config import RunConfig, TrainConfig
 from rnnlab.training.resolve import resolve_config
 
 _UNSET_TO_NONE = "__none__"  # what a negative flag of an optional field stores
-
-
-@dataclass(frozen=True)
-class ModelFlag:
-    """One model flag: ``--flag`` sets ``field`` of the families that have it."""
-
-    flag: str  # e.g. "hidden"
-    field: str  # e.g. "hidden_size"
-    dest: str
-
-
-def model_flags() -> list[ModelFlag]:
-    """Every model flag of every registered family (a flag shared by families once)."""
-    flags: dict[str, ModelFlag] = {}
-    for name in family_names():
-        for f in dataclasses.fields(model_family(name).config):
-            for flag in (f.metadata.get("flag"), f.metadata.get("negative")):
-                if flag and flag not in flags:
-                    dest = "model_" + f.name
-                    flags[flag] = ModelFlag(flag, f.name, dest)
-    return list(flags.values())
 
 
 def add_model_flags(parser: argparse.ArgumentParser, only: set[str] | None = None) -> None:
@@ -156,11 +134,19 @@ def check_family_fields(name: str | None, fields: dict[str, Any]) -> None:
     if name is None:
         return
     family, _ = resolve_model_name(name)
-    known = {f.name: f for f in dataclasses.fields(family.config)}
+    known = {f.name for f in dataclasses.fields(family.config)}
     for key in fields:
         if key != "model" and key not in known:
-            flag = next((m.flag for m in model_flags() if m.field == key), key)
-            raise ValueError(f"--{flag} does not apply to model family {family.name!r}")
+            raise ValueError(f"--{_flag_of(key)} does not apply to model family {family.name!r}")
+
+
+def _flag_of(field: str) -> str:
+    """The CLI flag of a model config field (its name when no family gives it one)."""
+    for name in family_names():
+        for f in dataclasses.fields(model_family(name).config):
+            if f.name == field:
+                return str(f.metadata.get("flag") or f.metadata.get("negative") or field)
+    return field
 
 
 def config_from_flags(task_name: str, task: Task, args: argparse.Namespace) -> RunConfig:
