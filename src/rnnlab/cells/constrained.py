@@ -83,6 +83,20 @@ def complex_modrelu(z: Tensor, bias: Tensor, eps: float = MODRELU_EPS) -> Tensor
     return z * (torch.relu(modulus + bias) / modulus.clamp_min(eps))
 
 
+def modrelu_scale(re: Tensor, im: Tensor, bias: Tensor, eps: float = MODRELU_EPS) -> Tensor:
+    r"""The real factor :math:`s` of the complex modReLU, :math:`\sigma_b(z) = s z`, from
+    the real and imaginary parts of :math:`z`:
+    :math:`s = \mathrm{relu}(m + b) / m` with :math:`m = \max(|z|, \epsilon)`.
+
+    Equal to :func:`complex_modrelu` (value and gradient) where :math:`|z| \ge \epsilon`;
+    below it the modulus is taken as :math:`\epsilon` in the numerator too, so the value
+    stays within :math:`\epsilon` and the gradient finite. Working on the real parts
+    saves the complex ``abs`` and its ``sgn`` backward in every step of a unitary RNN.
+    """
+    modulus = (re * re + im * im).clamp_min(eps * eps).sqrt()
+    return torch.relu(modulus + bias) / modulus
+
+
 # ---------------------------------------------------------------------- skew parametrisations
 
 

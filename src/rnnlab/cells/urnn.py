@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab._checks import check_positive
-from rnnlab.cells.constrained import CachedRecurrenceCell, complex_modrelu
+from rnnlab.cells.constrained import CachedRecurrenceCell, modrelu_scale
 
 
 class URNNState(NamedTuple):
@@ -151,9 +151,9 @@ class URNNCell(CachedRecurrenceCell[URNNFactors]):
 
     def step(self, p_t: Tensor, state: URNNState) -> tuple[Tensor, URNNState]:
         N = self.hidden_size
-        h = torch.complex(state.h_re, state.h_im)
-        # h_t = modReLU(W h_{t-1} + V x_t)
-        z = self.apply_recurrence(h) + torch.complex(p_t[:, :N], p_t[:, N:])
-        h = complex_modrelu(z, self.bias)
-        h_re, h_im = h.real, h.imag
-        return torch.cat([h_re, h_im], dim=-1), URNNState(h_re, h_im)
+        wh = self.apply_recurrence(torch.complex(state.h_re, state.h_im))
+        # z = W h_{t-1} + V x_t, in real parts; h_t = modReLU(z) = s z with a real s
+        re, im = wh.real + p_t[:, :N], wh.imag + p_t[:, N:]
+        scale = modrelu_scale(re, im, self.bias)  # (B, N)
+        y = torch.cat([re, im], dim=-1) * scale.repeat(1, 2)  # [Re h_t, Im h_t]
+        return y, URNNState(y[:, :N], y[:, N:])
