@@ -4,6 +4,7 @@ fused :meth:`~rnnlab.cells.Cell.scan`."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -120,3 +121,62 @@ class FusedLayoutCell(Cell):
     def _recurrent(self, p_t: Tensor, h: Tensor) -> Tensor:
         # p_t + W_hh h_{t-1}, with p_t from project_input: (B, G*H)
         return torch.addmm(p_t, h, self.weight_hh.t())
+
+
+_STACK_TEMPLATES: dict[tuple[str, int, int, int, bool], nn.RNNBase] = {}
+
+
+def can_fuse_stack(cells: Sequence[Cell]) -> bool:
+    """Whether ``cells`` (bottom first) can run as one multi-layer fused kernel: every cell
+    runs its fused kernel, all of one mode, width and bias, each reading the one below."""
+    first = cells[0]
+    if not all(isinstance(c, FusedLayoutCell) and c.uses_fused_kernel for c in cells):
+        return False
+    same = all(
+        c.fused_mode == first.fused_mode
+        and c.hidden_size == first.hidden_size
+        and (c.bias_ih is None) == (first.bias_ih is None)
+        for c in cells
+    )
+    return same and all(c.input_size == first.hidden_size for c in cells[1:])
+
+
+def fused_stack_scan(
+    cells: Sequence[FusedLayoutCell], x: Tensor, states: Sequence[State], lengths: Tensor | None
+) -> tuple[Tensor, list[State]]:
+    """Layers of fused cells run as one ``torch.nn.LSTM/GRU/RNN(num_layers=L)`` call, with
+    the cells' own parameters (layer ``k``'s under the ``_lk`` names); equal to running the
+    layers one after another, in one kernel call instead of ``L``. Returns the top layer's
+    outputs and each layer's final state."""
+    first = cells[0]
+    L, mode, bias = len(cells), first.fused_mode, first.bias_ih is not None
+    assert mode is not None
+    key = (mode, first.input_size, first.hidden_size, L, bias)
+    if key not in _STACK_TEMPLATES:
+        kw: dict[str, Any] = dict(num_layers=L, batch_first=True, bias=bias, device="meta")
+        D, H = first.input_size, first.hidden_size
+        if mode == "LSTM":
+            _STACK_TEMPLATES[key] = nn.LSTM(D, H, **kw)
+        elif mode == "GRU":
+            _STACK_TEMPLATES[key] = nn.GRU(D, H, **kw)
+        else:
+            nl = "tanh" if mode == "RNN_TANH" else "relu"
+            _STACK_TEMPLATES[key] = nn.RNN(D, H, nonlinearity=nl, **kw)
+    weights = {
+        name[: -len("0")] + str(k): tensor
+        for k, cell in enumerate(cells)
+        for name, tensor in cell.fused_weights().items()
+    }
+    is_lstm = mode == "LSTM"
+    h0 = torch.stack([s.h for s in states])  # (L, B, H)
+    hx: Any = (h0, torch.stack([s.c for s in states])) if is_lstm else h0
+    module = _STACK_TEMPLATES[key]
+    if lengths is None or bool((lengths == x.shape[1]).all()):
+        y, hn = functional_call(module, weights, (x, hx))
+    else:
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, hn = functional_call(module, weights, (packed, hx))
+        y, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    if is_lstm:
+        return y, [type(s)(hn[0][k], hn[1][k]) for k, s in enumerate(states)]
+    return y, [type(s)(hn[k]) for k, s in enumerate(states)]

@@ -11,7 +11,9 @@ from torch import Tensor, nn
 
 from rnnlab._checks import check_unit_interval
 from rnnlab.cells.base import State
+from rnnlab.cells.fused_layout import FusedLayoutCell, can_fuse_stack, fused_stack_scan
 from rnnlab.layers.base import SequenceLayer, check_sequence_input
+from rnnlab.layers.recurrent import Recurrent
 from rnnlab.layers.trajectory import LayerTrajectory, layer_trajectories
 
 
@@ -68,8 +70,26 @@ class Stacked(SequenceLayer):
     def forward(
         self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
     ) -> tuple[Tensor, StackedState]:
+        cells = self._fusable_cells()
+        if cells is not None:  # every layer a plain fused unroll: one multi-layer kernel
+            check_sequence_input(x, self.input_size, lengths)
+            if state is None:
+                state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
+            y, finals = fused_stack_scan(cells, x, state.layers, lengths)
+            return y, StackedState(tuple(finals))
         y, final, _ = self._run(x, state, lengths, keep_states=False)
         return y, final
+
+    def _fusable_cells(self) -> list[FusedLayoutCell] | None:
+        """The layers' cells when the whole stack is one multi-layer fused kernel's work:
+        plain unrolls (:class:`Recurrent` with its fused kernel), no residual connections,
+        and no dropout at work between layers; ``None`` otherwise."""
+        if self.residual or (self.training and self.dropout.p > 0):
+            return None
+        if not all(type(layer) is Recurrent and layer.fast for layer in self.layers):
+            return None
+        cells = [cast(Recurrent, layer).cell for layer in self.layers]
+        return cast(list[FusedLayoutCell], cells) if can_fuse_stack(cells) else None
 
     def layer_trajectories(
         self, x: Tensor, state: State | None = None, lengths: Tensor | None = None

@@ -59,7 +59,8 @@ class LanguageModel(nn.Module):
             raise ValueError("a language model reads left to right: drop --bidirectional")
         self.embedding = nn.Embedding(vocab_size, layers.input_size)
         self.layers = layers
-        self.dropout = nn.Dropout(dropout)
+        # p = 0: no dropout op at all (in training mode Dropout(0) still costs a pass)
+        self.dropout: nn.Module = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.head = head if head is not None else nn.Linear(layers.output_size, output_size)
         self.input_size = vocab_size
         self.output_size = output_size
