@@ -58,7 +58,8 @@ def test_charlm_train_sample_eval(tmp_path: Path, capsys: pytest.CaptureFixture[
     first = capsys.readouterr().out
     assert main(sample) == 0
     assert capsys.readouterr().out == first  # deterministic for a seed
-    assert first.startswith("the ") and len(first.rstrip("\n")) == 44
+    # the prompt, 40 sampled characters (newlines among them), and the line's end
+    assert first.startswith("the ") and first.endswith("\n") and len(first) == 4 + 40 + 1
     assert main([*sample[:-1], "4", "--top-k", "3", "--temperature", "0.5"]) == 0
     capsys.readouterr()
 

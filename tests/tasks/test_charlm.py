@@ -291,7 +291,7 @@ def test_registry_and_defaults(tmp_path: Path, text_file: Path) -> None:
     assert task.metadata["stdlib"]["python_version"] and "standard library" in task.note
     file_task = build_task("charlm", TaskOptions(data=str(text_file)))
     assert isinstance(file_task, CharLMTask) and file_task.corpus == "file"
-    assert file_task.T == 128
+    assert file_task.T == 64
     rebuilt = CharLMTask(**file_task.options())
     assert torch.equal(rebuilt.split("val").x, file_task.split("val").x)
     with pytest.raises(ValueError, match="does not apply"):

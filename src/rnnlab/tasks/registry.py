@@ -140,14 +140,14 @@ register_task("code2seq", Code2SeqTask.description, _code2seq, set())
 
 def _charlm(o: TaskOptions) -> Task:
     corpus = "stdlib" if o.data is None else "file"
-    return CharLMTask(corpus, data=o.data, T=o.T if o.T is not None else 128, seed=o.seed)
+    return CharLMTask(corpus, data=o.data, T=o.T if o.T is not None else 64, seed=o.seed)
 
 
 def _shakespeare(o: TaskOptions) -> Task:
     return CharLMTask(
         "tinyshakespeare",
         data=o.data,
-        T=o.T if o.T is not None else 128,
+        T=o.T if o.T is not None else 64,
         download=o.download,
         cache_dir=o.cache_dir,
         seed=o.seed,
