@@ -18,7 +18,7 @@ across batches by streaming tasks). The loop never looks inside: wrapping the ob
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -83,19 +83,31 @@ def _generator(model: nn.Module, what: str) -> TokenGenerator:
     return model
 
 
-class ScheduledSampling(Objective):
+class GenerativeObjective(Objective):
+    """An objective that steps the model token by token: the model is checked once, here,
+    against :class:`~rnnlab.models.base.TokenGenerator` (``what`` names the objective)."""
+
+    def __init__(self, model: nn.Module, task: Task, what: str) -> None:
+        super().__init__(model, task)
+        _generator(model, what)
+
+    @property
+    def generator(self) -> TokenGenerator:
+        """The model, as the one-step protocol (checked in ``__init__``)."""
+        return cast(TokenGenerator, self.model)
+
+
+class ScheduledSampling(GenerativeObjective):
     """Scheduled sampling over the model's one-step protocol: at step ``t > 1`` the token
     read is the true one with probability ``schedule.teacher_probability(step)``, else a
     sample of the model's previous prediction (per token)."""
 
     def __init__(self, model: nn.Module, task: Task, schedule: SamplingSchedule) -> None:
-        super().__init__(model, task)
-        _generator(model, "scheduled sampling")
+        super().__init__(model, task, "scheduled sampling")
         self.schedule = schedule
 
     def forward(self, batch: Any, state: State, step: int) -> ObjectiveStep:
-        model = _generator(self.model, "scheduled sampling")
-        tokens, start = model.teacher_tokens(batch, state)
+        tokens, start = self.generator.teacher_tokens(batch, state)
         p = self.schedule.teacher_probability(step)
         outputs, state = scheduled_sampling_forward(self.model, tokens, p, start)
         loss = self._loss(outputs, batch)
@@ -105,18 +117,16 @@ class ScheduledSampling(Objective):
         return {"teacher_probability": self.schedule.teacher_probability(step)}
 
 
-class ProfessorForcingObjective(Objective):
+class ProfessorForcingObjective(GenerativeObjective):
     """Teacher forcing plus professor forcing's adversarial term (its discriminator and
     optimiser live in :attr:`pf` and are saved with the trainer's state)."""
 
     def __init__(self, model: nn.Module, task: Task, pf: ProfessorForcing) -> None:
-        super().__init__(model, task)
-        _generator(model, "professor forcing")
+        super().__init__(model, task, "professor forcing")
         self.pf = pf
 
     def forward(self, batch: Any, state: State, step: int) -> ObjectiveStep:
-        model = _generator(self.model, "professor forcing")
-        tokens, start = model.teacher_tokens(batch, state)
+        tokens, start = self.generator.teacher_tokens(batch, state)
         outputs, state, adversarial = self.pf.forward(self.model, tokens, start)
         loss = self._loss(outputs, batch)
         return ObjectiveStep(loss, loss + adversarial, state)
