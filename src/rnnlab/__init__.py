@@ -4,6 +4,7 @@ A cell is one step, ``s_t = F(s_{t-1}, x_t)``; layers unroll any cell; models, t
 training and diagnostics build on that.
 """
 
+from rnnlab import memory  # noqa: F401  (registers the memory cells and families)
 from rnnlab.cells import Cell, ElmanCell, GRUCell, LSTMCell, cell_names, make_cell
 from rnnlab.layers import Bidirectional, Recurrent, Stacked, build_layers
 from rnnlab.models import RNNConfig, Seq2Vec, Tagger, build_model, register_model

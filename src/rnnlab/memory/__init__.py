@@ -1,0 +1,8 @@
+"""Non-parametric memory: models whose state reads and writes a memory through attention.
+
+The lecture's last part: a fixed-size state maps two memories to one spot; a memory that
+grows with the input does not. This floor sits above ``models`` (its cells register with
+``cells.registry``, its families with ``models.registry``) and beside ``decoding``; the
+package facade ``rnnlab/__init__`` imports it, so its registrations happen whenever any
+part of rnnlab is imported.
+"""
