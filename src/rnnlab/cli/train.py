@@ -81,10 +81,37 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
         f"val {metric} {val[metric]:.4f}{base}; {summary['steps']} steps in "
         f"{summary['wall_time_s']:.1f} s ({summary['stopped']})"
     )
+    verdict = baseline_verdict(summary)
+    if verdict:
+        print(verdict)
     if "note" in summary:
         print(f"note: {summary['note']}")
     print(f"results: {out}/summary.json")
     print(f"metrics: {out}/metrics.jsonl  weights: {out}/best.safetensors")
+
+
+def baseline_verdict(summary: dict[str, Any]) -> str | None:
+    """One line comparing the test figure with the task's baseline (a model that has not
+    learned: chance accuracy, the memoryless cross-entropy, predicting the mean), saying
+    which direction is better; none when the task has no baseline."""
+    baseline = summary.get("baseline")
+    if baseline is None:
+        return None
+    metric = summary["main_metric"]
+    value = summary["metrics"]["test"][metric]
+    higher = summary.get("higher_is_better", False)
+    direction = "higher" if higher else "lower"
+    better = value > baseline if higher else value < baseline
+    if better:
+        return (
+            f"better than the baseline: test {metric} {value:.4g} vs {baseline:.4g} "
+            f"({direction} is better)"
+        )
+    return (
+        f"NOT better than the baseline: test {metric} {value:.4g} vs {baseline:.4g} "
+        f"({direction} is better): too short to learn the task; train longer "
+        "(--steps, --max-time)"
+    )
 
 
 def _model_name(config: RunConfig) -> str:

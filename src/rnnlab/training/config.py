@@ -38,7 +38,9 @@ class TrainConfig:
         eval_every: evaluate on ``val`` (and checkpoint) every this many steps.
         patience: stop after this many evaluations without improvement (``None``: never).
         max_time: stop training after this many seconds of training (evaluation and data
-            generation excluded).
+            generation excluded: the command ends after one more evaluation of ``val``,
+            and of ``test`` when it is another text; the best weights' ``val`` figures are
+            never measured twice).
         seed: seeds the parameters, the data stream and every RNG.
         device: ``cpu``, ``cuda``, ``cuda:1``, ...
         eval_batch_size: batch size for evaluation.
@@ -85,7 +87,12 @@ class TrainConfig:
     )
     eval_every: int = option(250, flag="eval-every", help="evaluate on val every this many steps")
     patience: int | None = option(None, flag="patience", help="early stopping, in evaluations")
-    max_time: float | None = option(None, flag="max-time", help="training time budget, seconds")
+    max_time: float | None = option(
+        None,
+        flag="max-time",
+        help="training time budget, seconds; evaluations come on top (one per --eval-every, "
+        "one when the budget ends, test when it is not val: charlm --max-time 60 ends in 75 s)",
+    )
     seed: int = option(0, flag="seed", help="seeds parameters, data and every RNG", type=int)
     device: str = option("cpu", flag="device", help="cpu, cuda, cuda:1, ...")
     eval_batch_size: int = option(500, flag="eval-batch-size", help="batch size of evaluation")

@@ -30,7 +30,7 @@ from rnnlab.models.registry import build_model
 from rnnlab.tasks.base import Task, batch_to
 from rnnlab.tasks.registry import build_task
 from rnnlab.training.config import RunConfig
-from rnnlab.training.evaluate import evaluate
+from rnnlab.training.evaluate import ModelEvaluator, evaluate
 from rnnlab.training.objectives import autocast, make_objective
 from rnnlab.training.optim import make_optimizer, run_progress, set_learning_rate
 from rnnlab.training.rng import rng_state, seed_everything, set_rng_state
@@ -46,6 +46,7 @@ class Progress:
     train_time_s: float = 0.0
     best: float | None = None
     best_step: int = -1
+    best_metrics: dict[str, float] | None = None  # val metrics of the best weights
     evals_since_best: int = 0
     n_clipped: int = 0
     grad_norms: list[float] = field(default_factory=list)  # pre-clip global norm per step
@@ -94,7 +95,7 @@ def _train(
         saved = folder.load_checkpoint(model)
         optimizer.load_state_dict(saved["optimizer"])
         set_rng_state(saved["rng"])
-        done = Progress(**{k: saved[k] for k in asdict(done)})
+        done = Progress(**{k: saved[k] for k in asdict(done) if k in saved})
         objective.load_extra_state(saved)
     record = {**config.to_dict(), "task_info": task.info(), "plugins": loaded_plugins()}
     record["threads"] = threads
@@ -122,10 +123,22 @@ def _train(
         value = metrics[task.main_metric]
         if _better(value, done.best, task.higher_is_better):
             done.best, done.best_step, done.evals_since_best = value, done.step, 0
+            done.best_metrics = metrics
             folder.save_best(model)
         else:
             done.evals_since_best += 1
         return float(value)
+
+    previewer = ModelEvaluator(model, device=str(device))
+
+    def show_preview(value: float) -> None:
+        """The task's view of the model now (a language model's sample), shown and kept."""
+        text = task.preview(previewer)
+        if text is not None:
+            folder.add_sample(done.step, text)
+            if progress and folder.main:
+                head = f"--- step {done.step}, val {task.main_metric} {value:.4f}: sample ---"
+                bar.write(f"{head}\n{text}")
 
     hooks: list[Callable[[float], None]] = [
         hook for m in model.modules() if callable(hook := getattr(m, "on_progress", None))
@@ -184,6 +197,7 @@ def _train(
             )
             value = validate()
             last_eval = done.step
+            show_preview(value)
             checkpoint()
             bar.set_description(f"val {task.main_metric} {value:.4f}")
             if cfg.patience is not None and done.evals_since_best >= cfg.patience:
@@ -197,7 +211,8 @@ def _train(
     checkpoint()
 
     folder.load_best(model)
-    final = {"val": measure("val")}
+    # the best weights' val metrics were measured when they were saved: not measured again
+    final = {"val": done.best_metrics or measure("val")}
     final["test"] = final["val"] if task.test_is_val else measure("test")
     folder.log({"step": done.best_step, "split": "test", **final["test"]})
     folder.close()
@@ -211,6 +226,7 @@ def _train(
         "wall_time_s": round(done.train_time_s, 3),
         "main_metric": task.main_metric,
         "baseline": task.baseline,
+        "higher_is_better": task.higher_is_better,
         "metrics": final,
         "clipped_fraction": done.n_clipped / max(1, done.step),
         "device": str(device),

@@ -68,6 +68,7 @@ class RunFolder:
             self.path.mkdir(parents=True, exist_ok=True)
             if not resume:
                 (self.path / "metrics.jsonl").unlink(missing_ok=True)
+                (self.path / "samples.txt").unlink(missing_ok=True)
             write_json(self.path / "config.json", record)
             self._writer = _tensorboard(self.path)
         barrier()
@@ -82,6 +83,12 @@ class RunFolder:
             for key, value in record.items():
                 if key not in ("step", "split") and isinstance(value, (int, float)):
                     self._writer.add_scalar(f"{record['split']}/{key}", value, record["step"])
+
+    def add_sample(self, step: int, text: str) -> None:
+        """Append the task's preview of the model at ``step`` to ``samples.txt``."""
+        if self.main:
+            with open(self.path / "samples.txt", "a", encoding="utf-8") as f:
+                f.write(f"--- step {step} ---\n{text}\n")
 
     def save_best(self, model: nn.Module) -> None:
         if self.main:
