@@ -180,7 +180,7 @@ def test_sample_derives_orthogonal_weights_once(
 
 
 def test_baseline_verdict_knows_the_direction() -> None:
-    from rnnlab.cli.train import baseline_verdict
+    from rnnlab import baseline_verdict
 
     def summary(value: float, higher: bool) -> dict:
         metric = "accuracy" if higher else "ce"

@@ -11,6 +11,7 @@ from rnnlab.cli._common import positive_int
 from rnnlab.cli.flags import add_model_flags, add_train_flags, config_from_flags, task_options
 from rnnlab.tasks.registry import build_task
 from rnnlab.training.config import RunConfig, TrainConfig
+from rnnlab.training.verdict import baseline_verdict
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,30 +89,6 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
         print(f"note: {summary['note']}")
     print(f"results: {out}/summary.json")
     print(f"metrics: {out}/metrics.jsonl  weights: {out}/best.safetensors")
-
-
-def baseline_verdict(summary: dict[str, Any]) -> str | None:
-    """One line comparing the test figure with the task's baseline (a model that has not
-    learned: chance accuracy, the memoryless cross-entropy, predicting the mean), saying
-    which direction is better; none when the task has no baseline."""
-    baseline = summary.get("baseline")
-    if baseline is None:
-        return None
-    metric = summary["main_metric"]
-    value = summary["metrics"]["test"][metric]
-    higher = summary.get("higher_is_better", False)
-    direction = "higher" if higher else "lower"
-    better = value > baseline if higher else value < baseline
-    if better:
-        return (
-            f"better than the baseline: test {metric} {value:.4g} vs {baseline:.4g} "
-            f"({direction} is better)"
-        )
-    return (
-        f"NOT better than the baseline: test {metric} {value:.4g} vs {baseline:.4g} "
-        f"({direction} is better): too short to learn the task; train longer "
-        "(--steps, --max-time)"
-    )
 
 
 def _model_name(config: RunConfig) -> str:
