@@ -20,7 +20,6 @@ Only rank 0 writes (``RANK`` environment variable); the other ranks wait at a ba
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rnnlab._io import read_json, write_json
+from rnnlab._io import json_line, read_json, write_json
 from rnnlab.training.checkpoint import (
     load_trainer_state,
     load_weights,
@@ -78,7 +77,7 @@ class RunFolder:
         if not self.main:
             return
         with open(self.path / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json_line(record) + "\n")
         if self._writer is not None:
             for key, value in record.items():
                 if key not in ("step", "split") and isinstance(value, (int, float)):
