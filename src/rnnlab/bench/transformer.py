@@ -73,7 +73,8 @@ def run_kv_cache(quick: bool, repeats: int) -> BenchResult:
     num_s, den_s = compare(cached, recompute, repeats, warmup=1)
     if not torch.equal(produced["cached"], produced["recompute"]):
         raise RuntimeError("cached and recomputed greedy decoding disagree")
-    config = timing_config({**sizes, "tokens": n}, repeats)
+    model_sizes = {k: v for k, v in sizes.items() if k not in ("B", "T")}  # one row, no T
+    config = timing_config({**model_sizes, "tokens": n}, repeats)
     config["pass"] = "generation (no gradient)"
     config["tokens_per_s_cached"] = n / num_s
     config["tokens_per_s_recompute"] = n / den_s
