@@ -6,3 +6,7 @@ grows with the input does not. This floor sits above ``models`` (its cells regis
 package facade ``rnnlab/__init__`` imports it, so its registrations happen whenever any
 part of rnnlab is imported.
 """
+
+# memory networks (issue 12): registers the memn2n family
+from rnnlab.memory.memn2n import MemN2N as MemN2N
+from rnnlab.memory.memn2n import MemN2NConfig as MemN2NConfig

@@ -7,6 +7,9 @@ family's (:mod:`rnnlab.models.registry`); how it is measured, the task's. Stream
 (``task.stateful``) get truncated BPTT: the state is carried across batches with its graph
 cut, reset where the task says. Schedules (learning rate, per-cell annealing through
 ``on_progress``) run on the run's progress, steps or ``max_time``, whichever is further.
+Modules with an ``on_validation(metrics)`` method see every ``val`` evaluation's figures
+(a memory network's linear start ends when the validation loss stops falling); what they
+change must live in their buffers, so that checkpoints and resumes keep it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from rnnlab._plugins import loaded_plugins
 from rnnlab.cells.base import detach_state, map_state
 from rnnlab.models.base import describe
 from rnnlab.models.registry import build_model
-from rnnlab.tasks.base import Task, batch_to
+from rnnlab.tasks.base import Task, batch_length, batch_to
 from rnnlab.tasks.registry import build_task
 from rnnlab.training.config import RunConfig
 from rnnlab.training.evaluate import evaluate
@@ -116,6 +119,8 @@ def _train(
 
     def validate() -> float:
         metrics = measure("val")
+        for watcher in watchers:
+            watcher(metrics)
         folder.log(
             {"step": done.step, "split": "val", **metrics, "train_time_s": done.train_time_s}
         )
@@ -129,6 +134,9 @@ def _train(
 
     hooks: list[Callable[[float], None]] = [
         hook for m in model.modules() if callable(hook := getattr(m, "on_progress", None))
+    ]
+    watchers: list[Callable[[dict[str, float]], None]] = [
+        hook for m in model.modules() if callable(hook := getattr(m, "on_validation", None))
     ]
     window = _Window()
     carry: Any = None  # the state streaming tasks carry across batches
@@ -153,7 +161,8 @@ def _train(
                 lambda t: t.float() if t.dtype == torch.bfloat16 else t, detach_state(result.state)
             )
         optimizer.zero_grad(set_to_none=True)
-        result.total.backward()
+        scale = batch_length(batch) if cfg.loss_reduction == "sum" else 1
+        (result.total * scale).backward()
         grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), cfg.clip or math.inf))
         optimizer.step()
         done.step += 1
