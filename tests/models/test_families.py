@@ -76,7 +76,10 @@ CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
 
 # families whose models read a batch type of their own (not the kinds' Batch): the kind
 # tests below skip them; their own suites check the same promises on their batches
-OWN_BATCH = {"memn2n": "reads BabiBatch; see tests/memory/test_memn2n.py"}
+OWN_BATCH = {
+    "memn2n": "reads BabiBatch; see tests/memory/test_memn2n.py",
+    "story_rnn": "reads BabiBatch; see tests/memory/test_story_rnn.py",
+}
 
 # the synthetic tasks: sizes of each kind (lm reads a start symbol it never predicts)
 SPECS = {

@@ -7,6 +7,8 @@ package facade ``rnnlab/__init__`` imports it, so its registrations happen whene
 part of rnnlab is imported.
 """
 
-# memory networks (issue 12): registers the memn2n family
+# memory networks (issue 12): the memn2n family and its recurrent baseline story_rnn
 from rnnlab.memory.memn2n import MemN2N as MemN2N
 from rnnlab.memory.memn2n import MemN2NConfig as MemN2NConfig
+from rnnlab.memory.story_rnn import StoryRNN as StoryRNN
+from rnnlab.memory.story_rnn import StoryRNNConfig as StoryRNNConfig

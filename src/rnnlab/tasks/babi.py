@@ -147,6 +147,16 @@ class BabiTask(Task):
         "loss_reduction": "sum",
         "clip": 40.0,
     }
+    # the recurrent baseline (story_rnn): Adam on the mean loss, the same epochs
+    model_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "story_rnn": {
+            "optimizer": "adam",
+            "lr": 1e-3,
+            "schedule": "constant",
+            "loss_reduction": "mean",
+            "clip": 5.0,
+        }
+    }
     paper_epochs: ClassVar[int] = 100
     decay_epochs: ClassVar[int] = 25
 
@@ -247,6 +257,7 @@ class BabiTask(Task):
         per_epoch = max(1, self.split("train").size // 32)
         return {
             **self.defaults,
+            **self.model_defaults.get(model or "", {}),
             "steps": self.paper_epochs * per_epoch,
             "decay_every": self.decay_epochs * per_epoch,
             "eval_every": per_epoch,
