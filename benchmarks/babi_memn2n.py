@@ -47,11 +47,15 @@ def task_list(text: str) -> list[int]:
 def train_task(args: argparse.Namespace, t: int, out: Path) -> dict[str, Any]:
     runs = []
     for seed in range(args.seeds):
-        options = TaskOptions(data=args.data, task_id=str(t), seed=seed)
-        task = BabiTask(args.data, task_ids=(t,), seed=seed)
-        train = {"seed": seed, **({"steps": args.steps} if args.steps else {})}
-        config = resolve_config("babi", task, options, {"model": args.model}, train)
-        summary = rnnlab.train(config, out / f"t{t}-s{seed}", progress=False, task=task)
+        folder = out / f"t{t}-s{seed}"
+        if args.resume and (folder / "summary.json").is_file():  # trained by an earlier call
+            summary = json.loads((folder / "summary.json").read_text())
+        else:
+            options = TaskOptions(data=args.data, task_id=str(t), seed=seed)
+            task = BabiTask(args.data, task_ids=(t,), seed=seed)
+            train = {"seed": seed, **({"steps": args.steps} if args.steps else {})}
+            config = resolve_config("babi", task, options, {"model": args.model}, train)
+            summary = rnnlab.train(config, folder, progress=False, task=task)
         val, test = summary["metrics"]["val"], summary["metrics"]["test"]
         runs.append((val["accuracy"], -val["loss"], seed, test["accuracy"], summary))
     best = max(runs, key=lambda r: r[:2])
@@ -74,6 +78,9 @@ def main() -> None:
     parser.add_argument("--model", default="memn2n")
     parser.add_argument("--steps", type=int, help="override the recipe's steps (quick checks)")
     parser.add_argument("--out", default="runs/babi-memn2n")
+    parser.add_argument(
+        "--resume", action="store_true", help="reuse runs already finished in --out"
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -79,6 +79,7 @@ CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
 OWN_BATCH = {
     "memn2n": "reads BabiBatch; see tests/memory/test_memn2n.py",
     "story_rnn": "reads BabiBatch; see tests/memory/test_story_rnn.py",
+    "ggnn": "reads GraphBatch; see tests/memory/test_ggnn.py",
 }
 
 # the synthetic tasks: sizes of each kind (lm reads a start symbol it never predicts)

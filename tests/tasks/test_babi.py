@@ -15,6 +15,7 @@ import torch
 import rnnlab.tasks.babi as babi
 from rnnlab.tasks.babi import ANSWER_OFFSET, BabiTask, parse_task_id
 from rnnlab.tasks.babi_format import read_babi
+from rnnlab.tasks.base import IGNORE_INDEX
 from rnnlab.tasks.download import fetch_tar_members
 from rnnlab.tasks.registry import TaskOptions, build_task
 
@@ -72,11 +73,17 @@ def test_a_broken_file_is_a_one_line_error_naming_file_and_line(
     assert "\n" not in str(info.value)
 
 
-def test_an_answer_never_seen_in_training_names_the_test_line(tmp_path: Path) -> None:
-    test = "1 Mary moved to the office.\n2 Where is Mary? \toffice\t1\n"
+def test_an_answer_never_seen_in_training_counts_as_an_error(tmp_path: Path) -> None:
+    test = "1 Mary moved to the office.\n2 Where is Mary? \toffice\t1\n" + STORY
     write_task(tmp_path, 1, STORY, test)
-    with pytest.raises(ValueError, match=r"qa1_toy_test\.txt:2: answer 'office' never seen"):
-        BabiTask(str(tmp_path))
+    task = BabiTask(str(tmp_path))
+    assert task.note is not None and "first at qa1_toy_test.txt:2" in task.note
+    data = task.split("test")
+    assert int(data.y[0]) == IGNORE_INDEX
+    perfect = torch.full((4, task.output_size), -9.0)
+    perfect[torch.arange(1, 4), data.y[1:]] = 9.0
+    figures = task.metrics(perfect, data)
+    assert figures["accuracy"] == 0.75 and figures["loss"] < 1e-3  # wrong, not in the loss
 
 
 def test_batches_layout_vocabulary_and_hold_out(tmp_path: Path) -> None:

@@ -8,6 +8,9 @@ part of rnnlab is imported.
 """
 
 # memory networks (issue 12): the memn2n family and its recurrent baseline story_rnn
+# gated graph neural networks (issue 12): the ggnn family
+from rnnlab.memory.ggnn import GGNN as GGNN
+from rnnlab.memory.ggnn import GGNNConfig as GGNNConfig
 from rnnlab.memory.memn2n import MemN2N as MemN2N
 from rnnlab.memory.memn2n import MemN2NConfig as MemN2NConfig
 from rnnlab.memory.story_rnn import StoryRNN as StoryRNN

@@ -14,6 +14,7 @@ from rnnlab.tasks.charlm import CharLMTask
 from rnnlab.tasks.code2seq import Code2SeqTask
 from rnnlab.tasks.copy import CopyTask
 from rnnlab.tasks.dates import DatesTask
+from rnnlab.tasks.graphs import GraphPathTask, GraphReachTask
 from rnnlab.tasks.hmm import HMMTask
 from rnnlab.tasks.mnist import PermutedMNISTTask, SequentialMNISTTask
 from rnnlab.tasks.mnist1d import MNIST1DTask
@@ -224,3 +225,15 @@ def _babi(o: TaskOptions) -> Task:
 register_task(
     "babi", BabiTask.description, _babi, {"T", "data", "download", "cache_dir", "task_id"}
 )
+
+
+def _graph_reach(o: TaskOptions) -> Task:
+    return GraphReachTask(seed=o.seed)
+
+
+def _graph_path(o: TaskOptions) -> Task:
+    return GraphPathTask(seed=o.seed)
+
+
+register_task("graph-reach", GraphReachTask.description, _graph_reach, set())
+register_task("graph-path", GraphPathTask.description, _graph_path, set())
