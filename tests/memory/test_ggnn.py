@@ -9,6 +9,7 @@ import random
 import pytest
 import torch
 
+from rnnlab.memory.edge_rnn import EdgeRNN, edge_tokens
 from rnnlab.memory.ggnn import GGNN
 from rnnlab.tasks.graphs import Graph, GraphPathTask, GraphReachTask, graph_batch
 
@@ -153,3 +154,20 @@ def test_the_graph_tasks_answer_correctly() -> None:
         assert g.y == int(_shortest(g.n, g.edges)[s][t] < float("inf"))
         answers.append(g.y)
     assert 0.25 < sum(answers) / len(answers) < 0.75
+
+
+def test_the_edge_list_baseline_reads_edges_then_the_marked_nodes() -> None:
+    g = Graph(3, [(0, 1), (2, 1), (1, 2)], [[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]], 0)
+    batch = graph_batch([g], 3)
+    tokens, lengths = edge_tokens(batch.adjacency, batch.annotations, 8)
+    n0, edge = 2, 2 + 8  # node v is 2 + v; the edge markers follow the max_nodes node ids
+    # by target, then source: 0->1, 2->1, 1->2; then QUERY (1), s = 0, t = 2
+    assert tokens.tolist() == [
+        [n0, n0 + 1, edge, n0 + 2, n0 + 1, edge, n0 + 1, n0 + 2, edge, 1, n0, n0 + 2]
+    ]
+    assert lengths.tolist() == [12]
+    torch.manual_seed(0)
+    model = EdgeRNN(4, max_nodes=8, hidden_size=6, embedding_size=4).eval()
+    batch = graph_batch([_graph(), _graph(3, [(0, 1)])], 6)
+    out, _ = model(batch)
+    torch.testing.assert_close(model(graph_batch([_graph(3, [(0, 1)])], 8))[0][0], out[1])

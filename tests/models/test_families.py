@@ -80,6 +80,7 @@ OWN_BATCH = {
     "memn2n": "reads BabiBatch; see tests/memory/test_memn2n.py",
     "story_rnn": "reads BabiBatch; see tests/memory/test_story_rnn.py",
     "ggnn": "reads GraphBatch; see tests/memory/test_ggnn.py",
+    "edge_rnn": "reads GraphBatch; see tests/memory/test_ggnn.py",
 }
 
 # the synthetic tasks: sizes of each kind (lm reads a start symbol it never predicts)

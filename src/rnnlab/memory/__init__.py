@@ -8,7 +8,9 @@ part of rnnlab is imported.
 """
 
 # memory networks (issue 12): the memn2n family and its recurrent baseline story_rnn
-# gated graph neural networks (issue 12): the ggnn family
+# gated graph neural networks (issue 12): the ggnn family and its recurrent baseline edge_rnn
+from rnnlab.memory.edge_rnn import EdgeRNN as EdgeRNN
+from rnnlab.memory.edge_rnn import EdgeRNNConfig as EdgeRNNConfig
 from rnnlab.memory.ggnn import GGNN as GGNN
 from rnnlab.memory.ggnn import GGNNConfig as GGNNConfig
 from rnnlab.memory.memn2n import MemN2N as MemN2N
