@@ -41,6 +41,7 @@ def test_names_and_selection() -> None:
         "beam_batched_vs_one_at_a_time",
         "seq2seq_train_vs_sketch",
         "charlm_step_vs_plain",
+        "memn2n_step_vs_plain",
     ]
     assert list(BENCHMARKS) == benchmark_names()  # one table, in running order
     with pytest.raises(ValueError, match="'nope'"):
