@@ -103,11 +103,12 @@ def main() -> None:
         "wall_s": round(time.perf_counter() - wall0, 1),
         "threads": os.environ.get("OMP_NUM_THREADS"),
     }
+    (out / "errors.json").write_text(json.dumps(result, indent=2))
     two = next((r for r in rows if r["task"] == 2), None)
     if two is not None and args.model == "memn2n":
         run = rnnlab.load(out / f"t2-s{two['seed']}")
         result["task2_supporting_fact_hits"] = supporting_fact_hits(run.model, run.task(), "test")
-    (out / "errors.json").write_text(json.dumps(result, indent=2))
+        (out / "errors.json").write_text(json.dumps(result, indent=2))
     lines = ["| task | error % | paper PE LS RN | seeds' errors |", "|---:|---:|---:|---|"]
     for r in rows:
         paper = PAPER_PE_LS_RN.get(r["task"], float("nan"))

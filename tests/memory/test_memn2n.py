@@ -173,6 +173,12 @@ def test_linear_start_ends_when_the_val_loss_stops_falling() -> None:
     fresh = MemN2N(V, A, hidden_size=D, memory_size=4, linear_start=True)
     fresh.load_state_dict(model.state_dict())  # the switch travels with the weights
     assert bool(fresh.softmax_on)
+    fixed = MemN2N(V, A, hidden_size=D, memory_size=4, linear_start=True, linear_start_evals=3)
+    for loss in (2.0, 2.5):  # a rise does not end a fixed linear start
+        fixed.on_validation({"loss": loss})
+    assert not bool(fixed.softmax_on)
+    fixed.on_validation({"loss": 1.0})
+    assert bool(fixed.softmax_on)
 
 
 def test_config_round_trips_through_json() -> None:

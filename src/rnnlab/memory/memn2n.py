@@ -24,7 +24,9 @@ controller state :math:`u^1`; each hop :math:`k` reads the memory with attention
   (and :math:`T_A^{k+1} = T_C^k`), :math:`H = I`; ``layerwise``, one :math:`A`, one
   :math:`C` for all hops, its own :math:`B`, :math:`W`, and a learned :math:`H`.
 * **Linear start**: without the softmax of the hops (:math:`p_i = u^{k\top} m_i`) until the
-  validation loss stops falling (``on_validation``), then with it.
+  validation loss stops falling (``on_validation``; the paper's rule), or for a fixed
+  number of validations (``linear_start_evals``: the official code's 20 epochs), then with
+  it.
 * The nil word (id 0, padding) has a zero embedding that stays zero; every weight starts
   from :math:`\mathcal N(0, 0.1^2)`.
 
@@ -86,6 +88,8 @@ class MemN2N(nn.Module):
         temporal: add the temporal encoding ``T_A``, ``T_C``.
         tying: ``adjacent`` or ``layerwise``.
         linear_start: start without the hops' softmax.
+        linear_start_evals: end linear start after this many validations (``None``: when
+            the validation loss stops falling).
         random_noise: fraction of empty memories inserted in training (0: none).
         memory_size: time indices of the temporal encoding (the sentences a story keeps).
         init_std: standard deviation of the initial weights.
@@ -94,6 +98,7 @@ class MemN2N(nn.Module):
     causal = False
     softmax_on: Tensor  # buffers: whether linear start is over, the val loss it tracks
     best_val_loss: Tensor
+    validations: Tensor
 
     def __init__(
         self,
@@ -105,6 +110,7 @@ class MemN2N(nn.Module):
         temporal: bool = True,
         tying: str = "adjacent",
         linear_start: bool = False,
+        linear_start_evals: int | None = None,
         random_noise: float = 0.0,
         memory_size: int = 50,
         init_std: float = 0.1,
@@ -146,6 +152,8 @@ class MemN2N(nn.Module):
         # linear start: the hops' softmax is off until on_validation turns it on
         self.register_buffer("softmax_on", torch.tensor(not linear_start))
         self.register_buffer("best_val_loss", torch.tensor(math.inf))
+        self.register_buffer("validations", torch.tensor(0))
+        self.linear_start_evals = linear_start_evals
         for p in self.parameters():
             nn.init.normal_(p, std=init_std)
         with torch.no_grad():
@@ -243,14 +251,24 @@ class MemN2N(nn.Module):
         return self._run(batch)[1]
 
     def on_validation(self, metrics: dict[str, float]) -> None:
-        """Linear start: turn the hops' softmax on once the validation loss stops falling."""
+        """Linear start: turn the hops' softmax on once the validation loss stops falling
+        (or after ``linear_start_evals`` validations)."""
         if bool(self.softmax_on):
             return
+        self.validations += 1
         loss = metrics.get("loss", math.inf)
-        if loss >= float(self.best_val_loss):
+        if self.linear_start_evals is not None:
+            if int(self.validations) >= self.linear_start_evals:
+                self.softmax_on.fill_(True)
+        elif loss >= float(self.best_val_loss):
             self.softmax_on.fill_(True)
         else:
             self.best_val_loss.fill_(loss)
+
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any) -> None:
+        # weights saved before the linear-start counter existed: count from their switch
+        state_dict.setdefault(prefix + "validations", self.validations.clone())
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def summary_fields(self) -> dict[str, Any]:
         return {"linear_start_done": bool(self.softmax_on)}
@@ -272,6 +290,12 @@ class MemN2NConfig:
         flag="linear-start",
         help="no softmax on the memory until the val loss stops falling",
         negative="no-linear-start",
+    )
+    linear_start_evals: int | None = option(
+        None,
+        flag="linear-start-evals",
+        help="end linear start after this many validations (default: when the val loss "
+        "stops falling)",
     )
     random_noise: float = option(
         0.1, flag="random-noise", help="fraction of empty memories in training", type=float
@@ -296,6 +320,7 @@ def build_memn2n(config: MemN2NConfig, spec: TaskSpec) -> MemN2N:
         temporal=config.temporal,
         tying=config.tying,
         linear_start=config.linear_start,
+        linear_start_evals=config.linear_start_evals,
         random_noise=config.random_noise,
         memory_size=config.memory_size,
         init_std=config.init_std,
