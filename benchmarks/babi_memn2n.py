@@ -54,7 +54,8 @@ def train_task(args: argparse.Namespace, t: int, out: Path) -> dict[str, Any]:
             options = TaskOptions(data=args.data, task_id=str(t), seed=seed)
             task = BabiTask(args.data, task_ids=(t,), seed=seed)
             train = {"seed": seed, **({"steps": args.steps} if args.steps else {})}
-            config = resolve_config("babi", task, options, {"model": args.model}, train)
+            model = {"model": args.model, **dict(args.set or [])}
+            config = resolve_config("babi", task, options, model, train)
             summary = rnnlab.train(config, folder, progress=False, task=task)
         val, test = summary["metrics"]["val"], summary["metrics"]["test"]
         runs.append((val["accuracy"], -val["loss"], seed, test["accuracy"], summary))
@@ -77,6 +78,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="seeds per task; best on val")
     parser.add_argument("--model", default="memn2n")
     parser.add_argument("--steps", type=int, help="override the recipe's steps (quick checks)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        type=lambda text: (text.split("=")[0], json.loads(text.split("=", 1)[1])),
+        help="a model option, NAME=JSON (e.g. linear_start_evals=20); repeatable",
+    )
     parser.add_argument("--out", default="runs/babi-memn2n")
     parser.add_argument(
         "--resume", action="store_true", help="reuse runs already finished in --out"
