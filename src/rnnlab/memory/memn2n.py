@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnlab._config import option
@@ -188,11 +189,15 @@ class MemN2N(nn.Module):
         return self.W(u)
 
     # -- the network ---------------------------------------------------------------------
-    def _encode(self, embedding: nn.Embedding, tokens: Tensor) -> Tensor:
+    def _weights(self, tokens: Tensor) -> Tensor | None:
+        """The position encoding of ``tokens (..., J)``, or ``None`` for bag of words."""
+        return position_encoding(tokens, self.d) if self.encoding == "position" else None
+
+    def _encode(self, embedding: nn.Embedding, tokens: Tensor, l: Tensor | None) -> Tensor:
         """Sentence vectors ``(..., d)`` of ``tokens (..., J)``: sum_j l_j * E x_j."""
-        x = embedding(tokens)  # (..., J, d)
-        if self.encoding == "position":
-            x = x * position_encoding(tokens, self.d).to(x.dtype)
+        x = F.embedding(tokens, embedding.weight, padding_idx=NIL)  # (..., J, d)
+        if l is not None:
+            x = x * l.to(x.dtype)
         return x.sum(-2)
 
     def time_indices(self, lengths: Tensor, S: int) -> Tensor:
@@ -223,15 +228,17 @@ class MemN2N(nn.Module):
             )
         mask = torch.arange(S, device=story.device) < lengths.unsqueeze(1)  # (B, S)
         time = self.time_indices(lengths, S) if self.temporal else None
-        u = self._encode(self._b(), batch.query)  # (B, d)
+        l_story = self._weights(story)  # (B, S, J, d), once for every hop
+        softmax = bool(self.softmax_on)
+        u = self._encode(self._b(), batch.query, self._weights(batch.query))  # (B, d)
         weights = []
         for k in range(self.hops):
             (A, TA), (C, TC) = self._a(k), self._c(k)
-            m = self._encode(A, story)  # (B, S, d)
-            c = self._encode(C, story)
+            m = self._encode(A, story, l_story)  # (B, S, d)
+            c = self._encode(C, story, l_story)
             if time is not None and TA is not None and TC is not None:
                 m, c = m + TA[time], c + TC[time]
-            if bool(self.softmax_on):
+            if softmax:
                 o, p = self.attention(u, m, c, mask)  # p_i = softmax(u.m_i); o = sum p_i c_i
             else:  # linear start: p_i = u.m_i
                 p = self.attention.scores(u.unsqueeze(1), m).squeeze(1) * mask
