@@ -43,6 +43,7 @@ def test_names_and_selection() -> None:
         "charlm_step_vs_plain",
         "transformer_kv_cache_vs_recompute",
         "transformer_lm_step_vs_plain",
+        "memn2n_step_vs_plain",
     ]
     assert list(BENCHMARKS) == benchmark_names()  # one table, in running order
     with pytest.raises(ValueError, match="'nope'"):

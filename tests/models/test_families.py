@@ -69,6 +69,18 @@ CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
             cell="elman", num_layers=2, residual=True, hidden_size=4, attention="none"
         ),
     },
+    # adjacent tying (the default) needs the answers among the words: more words than the
+    # synthetic classify task has
+    "memn2n": {"layerwise": dict(tying="layerwise", hidden_size=4, hops=2)},
+}
+
+# families whose models read a batch type of their own (not the kinds' Batch): the kind
+# tests below skip them; their own suites check the same promises on their batches
+OWN_BATCH = {
+    "memn2n": "reads BabiBatch; see tests/memory/test_memn2n.py",
+    "story_rnn": "reads BabiBatch; see tests/memory/test_story_rnn.py",
+    "ggnn": "reads GraphBatch; see tests/memory/test_ggnn.py",
+    "edge_rnn": "reads GraphBatch; see tests/memory/test_ggnn.py",
 }
 
 # the transformer family: every position scheme, post-norm, untied, heads not a power of two
@@ -111,6 +123,8 @@ def make_config(family: str, config_id: str) -> Any:
 
 def make_model(family: str, config_id: str, kind: str, seed: int = 0) -> nn.Module:
     """The family's model for ``kind`` in float64 and eval mode; skips a kind it refuses."""
+    if family in OWN_BATCH:
+        pytest.skip(f"{family} {OWN_BATCH[family]}")
     torch.manual_seed(seed)
     try:
         model = model_family(family).build(make_config(family, config_id), SPECS[kind])

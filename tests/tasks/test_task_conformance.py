@@ -30,8 +30,11 @@ import pytest
 import torch
 from torch import Tensor
 
+from rnnlab.memory import GGNNConfig, MemN2NConfig
 from rnnlab.models import RNNConfig, build_model
+from rnnlab.tasks.babi import BabiBatch
 from rnnlab.tasks.base import IGNORE_INDEX, GeneratedTask, Task
+from rnnlab.tasks.graphs import GraphBatch
 from rnnlab.tasks.registry import TaskOptions, build_task, task_names
 from rnnlab.tasks.spec import KINDS, TaskSpec
 from rnnlab.tasks.tokens import EOS
@@ -77,6 +80,14 @@ RECIPES: dict[str, Callable[[Files, str], TaskOptions]] = {
         data=f.shared_file("translation/eng-fra.txt.gz"), short=True
     ),
     "data": lambda f, variant: TaskOptions(data=str(f.tmp / f"{variant}.npz")),
+    "babi": lambda f, _: TaskOptions(data=f.shared_file("babi"), task_id="2"),
+}
+# tasks with a batch type of their own, and the model family that reads it (the others get
+# a small GRU)
+OWN_BATCH_MODELS: dict[str, Any] = {
+    "babi": MemN2NConfig(hidden_size=8, hops=2),
+    "graph-reach": GGNNConfig(hidden_size=6, prop_steps=2, output="graph"),
+    "graph-path": GGNNConfig(hidden_size=6, prop_steps=2, output="node"),
 }
 # the kinds of user data file ``data`` accepts: one case each
 DATA_VARIANTS = ("classify", "regress", "tag")
@@ -100,6 +111,7 @@ NO_BASELINE = {
     "translate": "no reference BLEU",
     "data[regress]": "user data: only classification has one (chance accuracy)",
     "data[tag]": "user data: only classification has one (chance accuracy)",
+    "graph-path": "chance depends on the out-degree of s",
 }
 
 CASES = [
@@ -213,8 +225,37 @@ def check_batch(batch: Any, rows: int | None = None) -> int:
     return n
 
 
+def check_babi_layout(batch: BabiBatch, spec: TaskSpec) -> None:
+    """The layout of :class:`~rnnlab.tasks.babi.BabiBatch`."""
+    n, S, _ = batch.story.shape
+    assert batch.story.dtype == batch.query.dtype == torch.long
+    assert int(batch.story.max()) < spec.input_size and int(batch.query.max()) < spec.input_size
+    assert batch.y.shape == (n,) and int(batch.y.max()) < spec.output_size
+    assert bool(((batch.y >= 0) | (batch.y == IGNORE_INDEX)).all())  # unseen test answers
+    assert int(batch.lengths.min()) >= 1 and int(batch.lengths.max()) <= S
+    real = torch.arange(S) < batch.lengths.unsqueeze(1)
+    assert bool((batch.story[~real] == 0).all()), "statements past lengths are nil"
+    assert bool((batch.story[real][:, 0] != 0).all()), "every real statement has a word"
+    assert batch.support.shape == (n, S) and not bool(batch.support[~real].any())
+
+
+def check_graph_layout(batch: GraphBatch, spec: TaskSpec) -> None:
+    """The layout of :class:`~rnnlab.tasks.graphs.GraphBatch`."""
+    n, N, A = batch.annotations.shape
+    assert spec.input_size == A and batch.mask.shape == (n, N)
+    assert batch.adjacency.shape[0] == n and batch.adjacency.shape[2:] == (N, N)
+    pad = ~batch.mask
+    assert float(batch.annotations[pad].abs().sum()) == 0
+    assert float(batch.adjacency.sum(1)[pad.unsqueeze(2) | pad.unsqueeze(1)].sum()) == 0
+    assert batch.y.shape == (n,) and int(batch.y.max()) < spec.output_size
+
+
 def check_layout(batch: Any, spec: TaskSpec) -> None:
     """The layout of :class:`~rnnlab.tasks.base.Batch` by kind (tasks/base.py)."""
+    if isinstance(batch, BabiBatch):
+        return check_babi_layout(batch, spec)
+    if isinstance(batch, GraphBatch):
+        return check_graph_layout(batch, spec)
     x, y, lengths = batch.x, batch.y, getattr(batch, "lengths", None)
     n = x.shape[0]
     assert y is not None, "task batches carry their targets"
@@ -261,9 +302,10 @@ def check_layout(batch: Any, spec: TaskSpec) -> None:
         raise AssertionError(f"unknown kind {spec.kind!r}")
 
 
-def tiny_model(spec: TaskSpec) -> torch.nn.Module:
+def tiny_model(task: Task) -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_model(RNNConfig(cell="gru", hidden_size=8, embedding_size=8), spec)
+    default = RNNConfig(cell="gru", hidden_size=8, embedding_size=8)
+    return build_model(OWN_BATCH_MODELS.get(task.name, default), task.spec)
 
 
 def assert_finite_figures(result: dict[str, float]) -> None:
@@ -404,7 +446,7 @@ def test_loss_of_a_fresh_model_is_finite_and_differentiable(
     case: str, built: Callable[[str, int], Task]
 ) -> None:
     task = built(case, 0)
-    model = tiny_model(task.spec)
+    model = tiny_model(task)
     batch = task.train_batch(0, B)
     out, _ = model(batch)
     loss = task.loss(out, batch)
@@ -427,7 +469,7 @@ def test_evaluate_gives_finite_reproducible_figures(
     with a beam of 2 the figures of greedy decoding come as ``greedy_*`` (where the task
     decodes) and equal those of a beam of 1."""
     task = built(case, 0)
-    model = tiny_model(task.spec)
+    model = tiny_model(task)
     result = evaluate(model, task, "val", batch_size=256)
     assert {"loss", task.main_metric} <= set(result)
     assert_finite_figures(result)

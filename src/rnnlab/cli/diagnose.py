@@ -27,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
             "boundaries",
             "attention",
             "length",
+            "memory",
         ),
     )
     d.add_argument("--models", type=lambda s: s.split(","), help="cells at initialisation: a,b,c")
@@ -80,6 +81,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     d.add_argument("--beam", type=positive_int, help="attention, length: beam width (1)")
     d.add_argument("--split", default="test", help="length: the split to score (test)")
     d.add_argument("--bucket-width", type=positive_int, help="length: source lengths per bucket")
+    d.add_argument("--story", type=int, default=0, help="memory: the test question to show (0)")
     d.add_argument("--out", required=True, help="folder for the JSON and PNG files")
     d.set_defaults(func=run)
 
@@ -88,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     from rnnlab.diagnostics import commands
 
     out = Path(args.out)
+    if args.what == "memory":
+        return _diagnose_memory(args, out)
     if args.what in ("attention", "length"):
         return _diagnose_seq2seq(args, out)
     if args.what == "exposure":
@@ -217,4 +221,23 @@ def _diagnose_seq2seq(args: argparse.Namespace, out: Path) -> int:
         )
         print(f"{label} ({curve.attention}) {curve.metric} {curve.overall:.4f}; by length {cells}")
     print(f"results: {out}/length.json  figure: {out}/length.png")
+    return 0
+
+
+def _diagnose_memory(args: argparse.Namespace, out: Path) -> int:
+    """A memory network's hops over one story (memory_hops.json, memory_hops.png)."""
+    from rnnlab.diagnostics.memory_hops import diagnose_memory_hops
+
+    if not args.run or len(args.run) != 1:
+        raise ValueError("diagnose memory needs one --run <run dir> (and --story N)")
+    result = diagnose_memory_hops(args.run[0], args.story, out)
+    for i, sentence in enumerate(result["sentences"]):
+        star = "*" if i in result["support"] else " "
+        hops = " ".join(f"{w[i]:.2f}" for w in result["weights"])
+        print(f"{star} {hops}  {sentence}")
+    print(f"{result['question']}? answer {result['answer']}, predicted {result['predicted']}")
+    hits = result["supporting_fact_hits"]
+    per_hop = ", ".join(f"{k} {v:.3f}" for k, v in hits.items() if k.startswith("hop_"))
+    print(f"top sentence is a supporting fact ({hits['questions']} questions): {per_hop}")
+    print(f"results: {out}/memory_hops.json  figure: {out}/memory_hops.png")
     return 0

@@ -167,4 +167,5 @@ def task_options(args: argparse.Namespace) -> TaskOptions:
         src=args.src,
         tgt=args.tgt,
         short=args.short,
+        task_id=getattr(args, "task_id", None),
     )

@@ -31,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="translate: Tatoeba pairs of the PyTorch tutorial's short-sentence filter",
     )
+    t.add_argument("--task-id", help="babi: task 1..20, or all (joint training); default 1")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")

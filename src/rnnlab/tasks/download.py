@@ -11,6 +11,7 @@ import contextlib
 import gzip
 import hashlib
 import os
+import tarfile
 import tempfile
 import urllib.error
 import urllib.request
@@ -143,6 +144,56 @@ def fetch_extract(
     finally:
         archive.unlink(missing_ok=True)
     return dest
+
+
+def fetch_tar_members(
+    url: str, dest_dir: str | os.PathLike[str], members: dict[str, str], timeout: float = 60.0
+) -> list[Path]:
+    """Download the ``.tar.gz`` archive ``url`` and save each of its ``members`` (archive
+    path -> sha256 of the file) in ``dest_dir`` under the member's base name.
+
+    The archive goes to a temporary file and is deleted afterwards; each member is written
+    beside its destination and moved into place by ``os.replace`` only once every member
+    has been extracted and matched its checksum, so on any failure nothing new is left
+    behind (one-line ``OSError`` for the network or a bad archive or a missing member,
+    ``ValueError`` for a checksum mismatch).
+    """
+    dest = Path(dest_dir).expanduser()
+    fd, archive = _temp_beside(dest / ".archive")
+    os.close(fd)
+    written: list[tuple[Path, Path]] = []  # (temporary, final)
+    try:
+        fetch(url, archive, timeout=timeout)
+        try:
+            with tarfile.open(archive, "r:*") as tar:
+                for name, sha256 in members.items():
+                    source = tar.extractfile(name)
+                    if source is None:
+                        raise KeyError(name)
+                    final = dest / Path(name).name
+                    fd, tmp = _temp_beside(final)
+                    written.append((tmp, final))
+                    digest = hashlib.sha256()
+                    with os.fdopen(fd, "wb") as out, source:
+                        for chunk in iter(lambda: source.read(CHUNK), b""):  # noqa: B023
+                            out.write(chunk)
+                            digest.update(chunk)
+                    if digest.hexdigest() != sha256.lower():
+                        raise ValueError(
+                            f"checksum mismatch for {name} in {url}: sha256 "
+                            f"{digest.hexdigest()}, expected {sha256}; nothing saved"
+                        )
+        except (OSError, EOFError, KeyError, tarfile.TarError) as e:
+            raise OSError(f"cannot extract {e} from {url}") from e
+        for tmp, final in written:
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, final)
+        written.clear()
+    finally:
+        for tmp, _ in written:
+            tmp.unlink(missing_ok=True)
+        archive.unlink(missing_ok=True)
+    return [dest / Path(name).name for name in members]
 
 
 def save_npz_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> Path:

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 
 from rnnlab._plugins import load_entry_points
 from rnnlab.tasks.adding import AddingTask
+from rnnlab.tasks.babi import BabiTask, parse_task_id
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.byod import UserDataTask
 from rnnlab.tasks.charlm import CharLMTask
 from rnnlab.tasks.code2seq import Code2SeqTask
 from rnnlab.tasks.copy import CopyTask
 from rnnlab.tasks.dates import DatesTask
+from rnnlab.tasks.graphs import GraphPathTask, GraphReachTask
 from rnnlab.tasks.hmm import HMMTask
 from rnnlab.tasks.mnist import PermutedMNISTTask, SequentialMNISTTask
 from rnnlab.tasks.mnist1d import MNIST1DTask
@@ -33,6 +35,7 @@ class TaskOptions:
         seed: fixes the ``val``/``test`` splits and the training stream.
         src, tgt: source and target language codes (translation).
         short: keep only the PyTorch tutorial's short Tatoeba pairs (translation).
+        task_id: which bAbI task, ``1``..``20`` or ``all`` (babi).
     """
 
     T: int | None = None
@@ -43,6 +46,7 @@ class TaskOptions:
     src: str | None = None
     tgt: str | None = None
     short: bool = False
+    task_id: str | None = None
 
 
 TaskBuilder = Callable[[TaskOptions], Task]
@@ -82,7 +86,7 @@ def build_task(name: str, options: TaskOptions | None = None) -> Task:
     entry = task_entry(name)
     options = options or TaskOptions()
     defaults = TaskOptions()
-    for field in ("T", "data", "download", "cache_dir", "src", "tgt", "short"):
+    for field in ("T", "data", "download", "cache_dir", "src", "tgt", "short", "task_id"):
         given = getattr(options, field)
         if given != getattr(defaults, field) and field not in entry.accepts:
             raise ValueError(f"option {field}={given!r} does not apply to task {name!r}")
@@ -205,3 +209,31 @@ register_task(
     _translate,
     {"data", "download", "cache_dir", "src", "tgt", "short"},
 )
+
+
+def _babi(o: TaskOptions) -> Task:
+    return BabiTask(
+        data=o.data,
+        task_ids=parse_task_id(o.task_id),
+        memory=o.T if o.T is not None else 50,
+        download=o.download,
+        cache_dir=o.cache_dir,
+        seed=o.seed,
+    )
+
+
+register_task(
+    "babi", BabiTask.description, _babi, {"T", "data", "download", "cache_dir", "task_id"}
+)
+
+
+def _graph_reach(o: TaskOptions) -> Task:
+    return GraphReachTask(seed=o.seed)
+
+
+def _graph_path(o: TaskOptions) -> Task:
+    return GraphPathTask(seed=o.seed)
+
+
+register_task("graph-reach", GraphReachTask.description, _graph_reach, set())
+register_task("graph-path", GraphPathTask.description, _graph_path, set())

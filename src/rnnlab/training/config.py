@@ -16,7 +16,8 @@ from rnnlab.training.numerics import ON_NAN
 from rnnlab.training.scheduled_sampling import SamplingSchedule
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
-SCHEDULES = ("constant", "cosine", "linear")
+SCHEDULES = ("constant", "cosine", "linear", "step")
+REDUCTIONS = ("mean", "sum")
 
 
 @dataclass(frozen=True)
@@ -24,16 +25,23 @@ class TrainConfig:
     """Optimisation settings.
 
     Attributes:
-        optimizer: ``adam``, ``adamw``, ``rmsprop`` or ``sgd`` (momentum 0.9).
+        optimizer: ``adam``, ``adamw``, ``rmsprop`` or ``sgd`` (with ``momentum``).
+        momentum: SGD's momentum (0: plain SGD, as Sukhbaatar et al. 2015 train MemN2N).
         lr: peak learning rate.
         manifold_lr: peak learning rate of the cells' orthogonal / unitary parameters
             (``Cell.manifold_parameters``); ``None``: the same as ``lr``.
         weight_decay: decoupled for AdamW, L2 for the others.
-        schedule: ``constant``, ``cosine`` (to 0 at ``steps``) or ``linear`` (to 0), each
-            after ``warmup_steps`` of linear warm-up.
+        schedule: ``constant``, ``cosine`` (to 0 at ``steps``), ``linear`` (to 0) or
+            ``step`` (times ``decay_factor`` every ``decay_every`` steps), each after
+            ``warmup_steps`` of linear warm-up.
+        decay_every, decay_factor: the ``step`` schedule's period (steps) and factor.
         warmup_steps: linear warm-up from 0.
         steps: training steps (batches).
         batch_size: sequences per batch.
+        loss_reduction: ``mean``: differentiate the task's loss (a mean over the batch);
+            ``sum``: that mean times the batch's rows, the loss summed over the batch (the
+            gradient and the norm ``clip`` sees grow with the batch size). Logged losses
+            stay means.
         clip: clip the global gradient norm at this value (``None``: no clipping; the
             pre-clip norm is logged either way).
         eval_every: evaluate on ``val`` (and checkpoint) every this many steps.
@@ -77,6 +85,7 @@ class TrainConfig:
     """
 
     optimizer: str = option("adam", flag="optimizer", help="the optimiser", choices=OPTIMIZERS)
+    momentum: float = option(0.9, flag="momentum", help="SGD momentum (0: plain SGD)", type=float)
     lr: float = option(1e-3, flag="lr", help="peak learning rate")
     manifold_lr: float | None = option(
         None, flag="manifold-lr", help="learning rate of orthogonal/unitary matrices"
@@ -86,6 +95,18 @@ class TrainConfig:
         "constant", flag="schedule", help="learning-rate schedule", choices=SCHEDULES
     )
     warmup_steps: int = option(0, flag="warmup", help="linear warm-up steps", type=int)
+    decay_every: int = option(
+        1000, flag="decay-every", help="step schedule: decay the rate every this many steps"
+    )
+    decay_factor: float = option(
+        0.5, flag="decay-factor", help="step schedule: multiply the rate by this", type=float
+    )
+    loss_reduction: str = option(
+        "mean",
+        flag="loss-reduction",
+        help="differentiate the batch's mean loss, or its sum over the rows",
+        choices=REDUCTIONS,
+    )
     steps: int = option(2000, flag="steps", help="training steps (batches)")
     batch_size: int = option(64, flag="batch-size", help="sequences per batch")
     clip: float | None = option(
@@ -175,7 +196,22 @@ class TrainConfig:
         check_positive("nan_skips", self.nan_skips)
         if self.threads is not None:
             check_positive("threads", self.threads)
-        for name in ("steps", "batch_size", "eval_every", "eval_batch_size", "beam_size"):
+        if not (isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1):
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if not (isinstance(self.decay_factor, (int, float)) and 0 < self.decay_factor <= 1):
+            raise ValueError(f"decay_factor must be in (0, 1], got {self.decay_factor!r}")
+        if self.loss_reduction not in REDUCTIONS:
+            raise ValueError(
+                f"unknown loss_reduction {self.loss_reduction!r}; expected mean or sum"
+            )
+        for name in (
+            "steps",
+            "batch_size",
+            "eval_every",
+            "eval_batch_size",
+            "beam_size",
+            "decay_every",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")

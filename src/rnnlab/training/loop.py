@@ -7,6 +7,9 @@ family's (:mod:`rnnlab.models.registry`); how it is measured, the task's. Stream
 (``task.stateful``) get truncated BPTT: the state is carried across batches with its graph
 cut, reset where the task says. Schedules (learning rate, per-cell annealing through
 ``on_progress``) run on the run's progress, steps or ``max_time``, whichever is further.
+Modules with an ``on_validation(metrics)`` method see every ``val`` evaluation's figures
+(a memory network's linear start ends when the validation loss stops falling); what they
+change must live in their buffers, so that checkpoints and resumes keep it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from rnnlab._plugins import loaded_plugins
 from rnnlab.cells.base import detach_state, map_state
 from rnnlab.models.base import describe
 from rnnlab.models.registry import build_model
-from rnnlab.tasks.base import Task, batch_to
+from rnnlab.tasks.base import Task, batch_length, batch_to
 from rnnlab.tasks.registry import build_task
 from rnnlab.training.config import RunConfig
 from rnnlab.training.evaluate import ModelEvaluator, evaluate
@@ -132,13 +135,16 @@ def _train(
     def validate() -> float:
         check_weights()
         metrics = measure("val")
+        for watcher in watchers:
+            watcher(metrics)
         folder.log(
             {"step": done.step, "split": "val", **metrics, "train_time_s": done.train_time_s}
         )
         value = metrics[task.main_metric]
         if _better(value, done.best, task.higher_is_better):
             done.best, done.best_step, done.evals_since_best = value, done.step, 0
-            done.best_metrics = metrics
+            # kept for the summary unless a watcher may have changed the model since
+            done.best_metrics = None if watchers else metrics
             folder.save_best(model)
         else:
             done.evals_since_best += 1
@@ -157,6 +163,9 @@ def _train(
 
     hooks: list[Callable[[float], None]] = [
         hook for m in model.modules() if callable(hook := getattr(m, "on_progress", None))
+    ]
+    watchers: list[Callable[[dict[str, float]], None]] = [
+        hook for m in model.modules() if callable(hook := getattr(m, "on_validation", None))
     ]
     window = _Window()
     carry: Any = None  # the state streaming tasks carry across batches
@@ -183,7 +192,8 @@ def _train(
                     detach_state(result.state),
                 )
             optimizer.zero_grad(set_to_none=True)
-            result.total.backward()
+            scale = batch_length(batch) if cfg.loss_reduction == "sum" else 1
+            (result.total * scale).backward()
             grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), cfg.clip or math.inf))
             loss = float(result.loss.detach())
             fault = step_fault(done.step + 1, loss, float(result.total.detach()), grad_norm)

@@ -41,7 +41,7 @@ def parameter_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam, AdamW, RMSprop or SGD with momentum 0.9 over :func:`parameter_groups`."""
+    """Adam, AdamW, RMSprop or SGD (with ``cfg.momentum``) over :func:`parameter_groups`."""
     groups = parameter_groups(model, cfg)
     if cfg.optimizer == "adam":
         return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -49,7 +49,7 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
         return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "rmsprop":
         return torch.optim.RMSprop(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
 def run_progress(step: int, train_time: float, cfg: TrainConfig) -> float:
@@ -66,7 +66,9 @@ def lr_factor(step: int, cfg: TrainConfig, time_fraction: float = 0.0) -> float:
     r"""Multiplier of the peak rate at ``step``.
 
     Linear warm-up :math:`(s+1)/w` for :math:`s < w`, then ``constant`` 1, ``linear``
-    :math:`1 - p` or ``cosine`` :math:`\tfrac12(1 + \cos \pi p)`, with
+    :math:`1 - p`, ``cosine`` :math:`\tfrac12(1 + \cos \pi p)` or ``step``
+    :math:`\gamma^{\lfloor (s - w) / E \rfloor}` (``decay_factor`` :math:`\gamma` every
+    ``decay_every`` :math:`E` steps), with
     :math:`p = \max((s - w) / (S - w), \tau)` the fraction of the post-warm-up steps done
     or, when larger, ``time_fraction`` :math:`\tau` (training time over ``max_time``).
     """
@@ -75,6 +77,8 @@ def lr_factor(step: int, cfg: TrainConfig, time_fraction: float = 0.0) -> float:
         return (step + 1) / warm
     if cfg.schedule == "constant":
         return 1.0
+    if cfg.schedule == "step":
+        return float(cfg.decay_factor ** ((step - warm) // cfg.decay_every))
     done = min(1.0, max((step - warm) / max(1, cfg.steps - warm), time_fraction))
     if cfg.schedule == "linear":
         return 1.0 - done
