@@ -43,10 +43,11 @@ def step_fault(step: int, loss: float, total: float, grad_norm: float) -> str | 
 
 
 def weights_fault(model: nn.Module, step: int) -> str | None:
-    """A one-line description when a weight of ``model`` is non-finite after ``step``."""
+    """A one-line description when a parameter of ``model`` is non-finite after ``step``
+    (buffers may hold infinities on purpose, e.g. a "no value yet" of ``inf``)."""
     bad = [
         name
-        for name, t in model.state_dict().items()
+        for name, t in model.named_parameters()
         if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all())
     ]
     if not bad:
