@@ -6,3 +6,44 @@ grows with the input does not. This floor sits above ``models`` (its cells regis
 package facade ``rnnlab/__init__`` imports it, so its registrations happen whenever any
 part of rnnlab is imported.
 """
+
+# --- neural Turing machine (issue 13) ---------------------------------------------------
+from rnnlab.cells.registry import make_cell, register_cell
+from rnnlab.memory.ntm import NTMCell as NTMCell
+from rnnlab.memory.ntm import NTMState as NTMState
+
+
+def build_ntm(
+    input_size: int,
+    hidden_size: int,
+    memory_slots: int = 128,
+    memory_width: int = 20,
+    read_heads: int = 1,
+    write_heads: int = 1,
+    shift_range: int = 1,
+    controller: str = "lstm",
+    clip: float = 20.0,
+    memory_init: float = 1e-6,
+) -> NTMCell:
+    """An :class:`NTMCell` whose controller is the registered cell ``controller`` of
+    ``hidden_size`` units, reading ``input_size`` features and the previous reads."""
+    inner = make_cell(controller, input_size + read_heads * memory_width, hidden_size)
+    return NTMCell(
+        inner,
+        memory_slots=memory_slots,
+        memory_width=memory_width,
+        read_heads=read_heads,
+        write_heads=write_heads,
+        shift_range=shift_range,
+        clip=clip,
+        memory_init=memory_init,
+    )
+
+
+register_cell(
+    "ntm",
+    "Neural Turing machine (Graves et al. 2014): an LSTM controller (any cell: controller=) "
+    "with N=128 slots of M=20, 1 read and 1 write head, shifts -1..1; output [h, reads]",
+    build_ntm,
+)
+# --- end neural Turing machine ------------------------------------------------------------
