@@ -44,25 +44,52 @@ def test_hoisted_input_projection_equals_the_concatenated_input() -> None:
 
 
 def test_one_step_follows_the_equations() -> None:
-    """Controller on ``[x; r_{t-1}]``, heads from its output, write to ``M_{t-1}``, read the
-    written memory, output ``[h; r_t]``: rebuilt here from the parts."""
-    cell = make_cell("ntm", D, H, write_heads=2, **SMALL).to(F64)
+    """Controller on ``[x; r_{t-1}]``, heads from its output, every head addressing
+    ``M_{t-1}``, reads of ``M_{t-1}``, then erase and add; output ``[h; r_t]``: rebuilt here
+    head by head from the parts."""
+    cell = make_cell("ntm", D, H, read_heads=2, write_heads=2, **SMALL).to(F64)
     assert isinstance(cell, NTMCell)
     state = cell.initial_state(3, dtype=F64)
     state = state._replace(memory=torch.randn_like(state.memory))
     x = torch.randn(3, D, dtype=F64)
     y, new = cell(x, state)
-    ctrl = cell.controller
-    h, _ = ctrl(torch.cat([x, state.reads.flatten(1)], -1), state.controller)
-    r, w = cell.head_parameters(h)
-    ww = address(state.memory, state.write_weights, w.key, w.beta, w.gate, w.shift, w.gamma)
-    assert w.erase is not None and w.add is not None
-    memory = write(state.memory, ww, w.erase, w.add)
-    wr = address(memory, state.read_weights, r.key, r.beta, r.gate, r.shift, r.gamma)
+    h, _ = cell.controller(torch.cat([x, state.reads.flatten(1)], -1), state.controller)
+    p = cell.head_parameters(h)
+    previous = [*state.read_weights.unbind(1), *state.write_weights.unbind(1)]
+    w = [
+        address(
+            state.memory,
+            previous[k].unsqueeze(1),
+            p.key[:, k : k + 1],
+            p.beta[:, k : k + 1],
+            p.gate[:, k : k + 1],
+            p.shift[:, k : k + 1],
+            p.gamma[:, k : k + 1],
+        )
+        for k in range(4)
+    ]
+    reads = torch.cat([read(state.memory, w[k]) for k in (0, 1)], dim=1)
+    memory = state.memory
+    for j, k in enumerate((2, 3)):  # one write head after the other: erasures commute
+        memory = write(memory, w[k], p.erase[:, j : j + 1], torch.zeros_like(p.add[:, :1]))
+    for j, k in enumerate((2, 3)):
+        memory = memory + w[k].transpose(1, 2) @ p.add[:, j : j + 1]
+    torch.testing.assert_close(new.read_weights, torch.cat(w[:2], dim=1))
+    torch.testing.assert_close(new.write_weights, torch.cat(w[2:], dim=1))
     torch.testing.assert_close(new.memory, memory)
-    torch.testing.assert_close(new.write_weights, ww)
-    torch.testing.assert_close(new.read_weights, wr)
-    torch.testing.assert_close(y, torch.cat([h, read(memory, wr).flatten(1)], -1))
+    torch.testing.assert_close(new.reads, reads)
+    torch.testing.assert_close(y, torch.cat([h, reads.flatten(1)], -1))
+
+
+def test_first_weightings_tell_the_slots_of_a_constant_memory_apart() -> None:
+    """With a constant memory, content addressing is uniform; the first weightings must not
+    be, or every slot would be written alike forever."""
+    cell = make_cell("ntm", D, H, **SMALL)
+    with torch.no_grad():
+        s = cell.initial_state(2)
+    assert float(s.write_weights.std(-1).min()) > 1e-3
+    assert float(s.read_weights.std(-1).min()) > 1e-3
+    assert torch.equal(s.write_weights[0], s.write_weights[1])  # the same for every row
 
 
 def test_options_reach_the_cell() -> None:
@@ -86,9 +113,9 @@ def test_options_reach_the_cell() -> None:
     assert s.memory.shape == (4, 9, 5) and bool((s.memory == 0.25).all())
     assert s.read_weights.shape == (4, 2, 9) and s.write_weights.shape == (4, 3, 9)
     torch.testing.assert_close(s.read_weights.sum(-1), torch.ones(4, 2))
-    r, w = cell.head_parameters(torch.randn(4, H))
-    assert r.shift.shape == (4, 2, 5) and w.shift.shape == (4, 3, 5)
-    assert bool((r.gamma >= 1).all()) and bool((w.beta >= 0).all())
+    p = cell.head_parameters(torch.randn(4, H))
+    assert p.shift.shape == (4, 5, 5) and p.erase.shape == (4, 3, 5) and p.key.shape == (4, 5, 5)
+    assert bool((p.gamma >= 1).all()) and bool((p.beta >= 0).all())
 
 
 def test_memory_starts_at_the_constant_by_default() -> None:
@@ -101,14 +128,13 @@ def test_clip_bounds_the_head_parameters() -> None:
     assert isinstance(cell, NTMCell)
     with torch.no_grad():
         cell.heads.weight.fill_(100.0)
-    r, _ = cell.head_parameters(torch.ones(2, H))
+    p = cell.head_parameters(torch.ones(2, H))
     softplus_clip = torch.nn.functional.softplus(torch.tensor(0.5))
-    torch.testing.assert_close(r.beta, softplus_clip.expand_as(r.beta))
+    torch.testing.assert_close(p.beta, softplus_clip.expand_as(p.beta))
     unclipped = make_cell("ntm", D, H, clip=1e6, **SMALL)
     assert isinstance(unclipped, NTMCell)
     unclipped.load_state_dict(cell.state_dict())
-    r2, _ = unclipped.head_parameters(torch.ones(2, H))
-    assert bool((r2.beta > 100).all())
+    assert bool((unclipped.head_parameters(torch.ones(2, H)).beta > 100).all())
 
 
 def test_bad_options_are_one_line_errors() -> None:

@@ -1,5 +1,6 @@
 """``rnnlab diagnose``: gradient flow, Jacobian spectra, clipping, exposure bias, HM-RNN
-boundaries, attention maps and metric against source length, as JSON and figures."""
+boundaries, attention maps, metric against source length and an NTM's memory weightings,
+as JSON and figures."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     d = sub.add_parser(
         "diagnose",
         help="gradient flow, Jacobian spectra, clipping statistics, exposure bias, "
-        "HM-RNN boundaries, attention maps, metric against source length",
+        "HM-RNN boundaries, attention maps, metric against source length, NTM memory",
     )
     d.add_argument(
         "what",
@@ -27,12 +28,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
             "boundaries",
             "attention",
             "length",
+            "memory",
         ),
     )
     d.add_argument("--models", type=lambda s: s.split(","), help="cells at initialisation: a,b,c")
     d.add_argument("--run", action="append", help="a trained run folder (repeatable)")
     d.add_argument("--task", default="copy", help="task for --models (default copy)")
-    d.add_argument("--T", type=positive_int, help="sequence length / delay for --models")
+    d.add_argument(
+        "--T", type=positive_int, help="sequence length / delay for --models; memory: of the run"
+    )
     d.add_argument("--data", help="data file or folder for --models on a dataset task")
     d.add_argument(
         "--hidden",
@@ -80,6 +84,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     d.add_argument("--beam", type=positive_int, help="attention, length: beam width (1)")
     d.add_argument("--split", default="test", help="length: the split to score (test)")
     d.add_argument("--bucket-width", type=positive_int, help="length: source lengths per bucket")
+    d.add_argument("--row", type=int, default=0, help="memory: the row of --split to trace (0)")
     d.add_argument("--out", required=True, help="folder for the JSON and PNG files")
     d.set_defaults(func=run)
 
@@ -90,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.what in ("attention", "length"):
         return _diagnose_seq2seq(args, out)
+    if args.what == "memory":
+        return _diagnose_memory(args, out)
     if args.what == "exposure":
         if not args.run:
             raise ValueError(
@@ -217,4 +224,17 @@ def _diagnose_seq2seq(args: argparse.Namespace, out: Path) -> int:
         )
         print(f"{label} ({curve.attention}) {curve.metric} {curve.overall:.4f}; by length {cells}")
     print(f"results: {out}/length.json  figure: {out}/length.png")
+    return 0
+
+
+def _diagnose_memory(args: argparse.Namespace, out: Path) -> int:
+    from rnnlab.diagnostics.memory import diagnose_memory
+
+    if not args.run or len(args.run) != 1:
+        raise ValueError("diagnose memory needs one --run <run dir> (--model ntm)")
+    trace = diagnose_memory(args.run[0], out, T=args.T, row=args.row, split=args.split)
+    for kind, focus in (("write", trace.write_focus), ("read", trace.read_focus)):
+        for h, slots in enumerate(focus):
+            print(f"{kind} head {h}: most-weighted slot per step {' '.join(map(str, slots))}")
+    print(f"results: {out}/memory.json  figure: {out}/memory.png")
     return 0

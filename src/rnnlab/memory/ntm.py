@@ -25,15 +25,16 @@ class NTMState(NamedTuple):
 
 
 class HeadParameters(NamedTuple):
-    """One kind of head's parameters (``K`` heads), from the controller's output."""
+    """Every head's parameters from the controller's output: ``K = R + W`` heads, the read
+    heads first, each squashed into its range."""
 
     key: Tensor  # (B, K, M), tanh
     beta: Tensor  # (B, K), softplus: >= 0
     gate: Tensor  # (B, K), sigmoid
     shift: Tensor  # (B, K, 2S+1), softmax
     gamma: Tensor  # (B, K), 1 + softplus: >= 1
-    erase: Tensor | None  # (B, K, M), sigmoid (write heads)
-    add: Tensor | None  # (B, K, M), tanh (write heads)
+    erase: Tensor  # (B, W, M), sigmoid: the write heads'
+    add: Tensor  # (B, W, M), tanh: the write heads'
 
 
 class NTMCell(Cell):
@@ -44,16 +45,14 @@ class NTMCell(Cell):
 
     .. math::
         \begin{aligned}
-        (h_t, c_t) &= \mathrm{controller}([x_t;\ r_{t-1}],\ c_{t-1}), \qquad
-            h_t \leftarrow \mathrm{clip}(h_t, \pm C) \\
+        (h_t, c_t) &= \mathrm{controller}([x_t;\ r_{t-1}],\ c_{t-1}) \\
         \xi_t &= \mathrm{clip}(W_\xi h_t + b_\xi, \pm C)
             \quad\text{(every head's } k, \beta, g, s, \gamma \text{; } e, a
             \text{ for writes)} \\
-        w^{w}_t &= \mathrm{address}(M_{t-1}, w^{w}_{t-1}, \xi_t), \qquad
+        w_t &= \mathrm{address}(M_{t-1}, w_{t-1}, \xi_t) \quad \text{(every head)} \\
+        r_t &= w^{r}_t M_{t-1}, \qquad
             M_t = M_{t-1} \odot \textstyle\prod_h (1 - w^{w,h}_t e^h_t)
                   + \sum_h w^{w,h}_t a^h_t \\
-        w^{r}_t &= \mathrm{address}(M_t, w^{r}_{t-1}, \xi_t), \qquad
-            r_t = w^{r}_t M_t \\
         y_t &= [h_t;\ r_t]
         \end{aligned}
 
@@ -94,13 +93,17 @@ class NTMCell(Cell):
     Notes:
         Memory starts at a small constant (1e-6), not learned or random: Collier & Beel
         (2018, "Implementing neural Turing machines") found it converges about twice as
-        fast and never gave NaNs; the first read and write weightings
-        (:math:`\mathrm{softmax}` of learned logits, uniform at first) and the first reads
-        (learned, zero at first) are parameters, as in their implementation. Each step
-        writes first and then reads the written memory (the paper's :math:`r_t` reads
-        :math:`M_t`), so what is written at step ``t`` can be read at ``t``. Clipping is
-        Collier & Beel's; the paper names no bound. The key and add vectors pass through
-        ``tanh`` (the paper leaves the squashing open).
+        fast and never gave NaNs. Every slot then holds the same vector, so content
+        addressing is uniform and only the first weightings can tell slots apart: they are
+        :math:`\mathrm{softmax}` of learned logits drawn from
+        :math:`U(\pm\sqrt{6/(N+1)})` (with uniform first weightings and a constant memory
+        every slot would stay alike forever), and the first reads :math:`\tanh` of learned
+        values, as in Collier & Beel's implementation. As there, every head addresses
+        :math:`M_{t-1}` and the reads see the memory before this step's writes (the paper
+        does not fix the order). The clip of the head parameters is Collier & Beel's (the
+        paper names no bound), applied here to the controller's output as well (a no-op
+        for an LSTM, whose output lies in (-1, 1)). The key and add vectors pass through
+        ``tanh``, as theirs (the paper leaves the squashing open).
     """
 
     def __init__(
@@ -144,14 +147,16 @@ class NTMCell(Cell):
         self.input_size = controller.input_size - R * M
         self.hidden_size = controller.output_size
         self.output_size = controller.output_size + R * M
-        # k (M), beta, g, s (2S+1), gamma per head; e, a (M each) more per write head
-        self._addressing_width = M + 3 + 2 * shift_range + 1
-        self._read_width = R * self._addressing_width
-        self._write_width = W * (self._addressing_width + 2 * M)
-        self.heads = nn.Linear(controller.output_size, self._read_width + self._write_width)
-        self.initial_read_logits = nn.Parameter(torch.zeros(R, N))
-        self.initial_write_logits = nn.Parameter(torch.zeros(W, N))
-        self.initial_reads = nn.Parameter(torch.zeros(R, M))
+        # k (M), beta, g, s (2S+1), gamma per head (reads first); e, a (M each) per write head
+        self._addressing_width = (R + W) * (M + 3 + 2 * shift_range + 1)
+        self.heads = nn.Linear(controller.output_size, self._addressing_width + W * 2 * M)
+        # the first weightings and reads: random, to tell the slots of a constant memory apart
+        self.initial_read_logits = nn.Parameter(torch.empty(R, N))
+        self.initial_write_logits = nn.Parameter(torch.empty(W, N))
+        self.initial_reads = nn.Parameter(torch.empty(R, M))
+        for param, fan in ((self.initial_read_logits, N), (self.initial_write_logits, N)):
+            nn.init.uniform_(param, -math.sqrt(6 / (fan + 1)), math.sqrt(6 / (fan + 1)))
+        nn.init.uniform_(self.initial_reads, -math.sqrt(6 / (M + 1)), math.sqrt(6 / (M + 1)))
         self._affine_controller = controller.affine_input() is not None
         self._read_columns: Tensor | None = None  # W_r of the unroll in progress
 
@@ -206,33 +211,31 @@ class NTMCell(Cell):
             memory=ref.new_full((batch, N, M), self.memory_init),
             read_weights=rows(torch.softmax(self.initial_read_logits, dim=-1)),
             write_weights=rows(torch.softmax(self.initial_write_logits, dim=-1)),
-            reads=rows(self.initial_reads),
+            reads=rows(torch.tanh(self.initial_reads)),
         )
 
     # -- heads ---------------------------------------------------------------------------
-    def _split(self, xi: Tensor, heads: int, writes: bool) -> HeadParameters:
-        """``xi (B, K * width)`` -> the ``K`` heads' squashed parameters."""
+    def head_parameters(self, h: Tensor) -> HeadParameters:
+        r"""Every head's parameters from the controller output ``h (B, H)``: the clipped
+        :math:`\xi = W_\xi h + b_\xi`, split by head and squashed."""
         M, S = self.memory_width, self.shift_range
-        sizes = [M, 1, 1, 2 * S + 1, 1] + ([M, M] if writes else [])
-        parts = xi.view(xi.shape[0], heads, -1).split(sizes, dim=-1)
-        key, beta, gate, shift, gamma = parts[:5]
+        heads = self.read_heads + self.write_heads
+        xi = self.heads(h).clamp(-self.clip, self.clip)
+        addressing, erase_add = xi.split(
+            [self._addressing_width, xi.shape[-1] - self._addressing_width], dim=-1
+        )
+        key, beta, gate, shift, gamma = addressing.view(h.shape[0], heads, -1).split(
+            [M, 1, 1, 2 * S + 1, 1], dim=-1
+        )
+        erase, add = erase_add.view(h.shape[0], self.write_heads, 2 * M).split([M, M], dim=-1)
         return HeadParameters(
             key=torch.tanh(key),
             beta=F.softplus(beta.squeeze(-1)),
             gate=torch.sigmoid(gate.squeeze(-1)),
             shift=torch.softmax(shift, dim=-1),
             gamma=1.0 + F.softplus(gamma.squeeze(-1)),
-            erase=torch.sigmoid(parts[5]) if writes else None,
-            add=torch.tanh(parts[6]) if writes else None,
-        )
-
-    def head_parameters(self, h: Tensor) -> tuple[HeadParameters, HeadParameters]:
-        """The read and write heads' parameters from the (clipped) controller output."""
-        xi = self.heads(h).clamp(-self.clip, self.clip)
-        read_xi, write_xi = xi.split([self._read_width, self._write_width], dim=-1)
-        return (
-            self._split(read_xi, self.read_heads, writes=False),
-            self._split(write_xi, self.write_heads, writes=True),
+            erase=torch.sigmoid(erase),
+            add=torch.tanh(add),
         )
 
     # -- the step ------------------------------------------------------------------------
@@ -247,13 +250,12 @@ class NTMCell(Cell):
         controller_state: State = state.controller
         h, controller_state = self.controller.step(controller_in, controller_state)
         h = h.clamp(-self.clip, self.clip)  # (B, H)
-        r_heads, w_heads = self.head_parameters(h)
-        # write: address M_{t-1}, erase then add
-        w_write = address(state.memory, state.write_weights, *w_heads[:5], eps=EPS)  # (B, W, N)
-        assert w_heads.erase is not None and w_heads.add is not None
-        memory = write(state.memory, w_write, w_heads.erase, w_heads.add)  # (B, N, M)
-        # read: address M_t, r = w M_t
-        w_read = address(memory, state.read_weights, *r_heads[:5], eps=EPS)  # (B, R, N)
-        reads = read(memory, w_read)  # (B, R, M)
+        p = self.head_parameters(h)
+        # every head addresses M_{t-1}: (B, R+W, N)
+        previous = torch.cat([state.read_weights, state.write_weights], dim=1)
+        weights = address(state.memory, previous, p.key, p.beta, p.gate, p.shift, p.gamma, EPS)
+        w_read, w_write = weights.split([self.read_heads, self.write_heads], dim=1)
+        reads = read(state.memory, w_read)  # (B, R, M): r_t = w_t M_{t-1}
+        memory = write(state.memory, w_write, p.erase, p.add)  # (B, N, M): erase, then add
         y = torch.cat([h, reads.flatten(1)], dim=-1)  # (B, H + R*M)
         return y, NTMState(controller_state, memory, w_read, w_write, reads)
