@@ -6,6 +6,7 @@ import torch
 
 from rnnlab.bench.beam import BEAM_BENCH, beam_benchmark, multi30k_sources
 from rnnlab.bench.charlm import CHARLM_BENCH, run_charlm_step
+from rnnlab.bench.ntm import NTM_BENCH, run_ntm
 from rnnlab.bench.sampling import SAMPLING_BENCH, run_sampling
 from rnnlab.bench.seq2seq import TRAIN_BENCH, train_benchmark
 from rnnlab.bench.structured import CLOCKWORK_BENCH, URNN_BENCH, run_structured
@@ -26,6 +27,7 @@ BENCHMARKS: dict[str, BenchFn] = {
     BEAM_BENCH: lambda s: beam_benchmark(s.repeats, s.quick, sources=s.beam_sources),
     TRAIN_BENCH: lambda s: train_benchmark(s.repeats, s.quick),
     CHARLM_BENCH: lambda s: run_charlm_step(s.quick, s.repeats),
+    NTM_BENCH: lambda s: run_ntm(s.quick, s.repeats),
 }
 
 
