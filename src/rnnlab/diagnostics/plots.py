@@ -307,15 +307,16 @@ def plot_boundaries(
 
 
 def plot_memory(trace: MemoryTrace, path: Path) -> None:
-    """An NTM on one sequence, time along x: inputs, targets and outputs, then each write
-    head's and each read head's weighting over the memory slots (the slots any head
-    touches, with a margin; darker is more weight)."""
+    """An NTM on one sequence, time along x: inputs, targets and outputs (0..1), then each
+    write head's and each read head's weighting over the memory slots (the slots some head
+    gives more than 0.05 at some step, with a margin; darker is more weight, black the
+    panel's largest)."""
     import numpy as np
 
     plt = _pyplot()
     writes = np.asarray(trace.write_weights)  # (W, T, N)
     reads = np.asarray(trace.read_weights)  # (R, T, N)
-    used = np.nonzero(np.concatenate([writes, reads]).max(axis=(0, 1)) > 0.01)[0]
+    used = np.nonzero(np.concatenate([writes, reads]).max(axis=(0, 1)) > 0.05)[0]
     lo, hi = (0, writes.shape[-1]) if used.size == 0 else (int(used.min()), int(used.max()) + 1)
     lo, hi = max(0, lo - 2), min(writes.shape[-1], hi + 2)
     panels: list[tuple[str, Any]] = [("inputs", np.asarray(trace.inputs).T)]
@@ -330,8 +331,10 @@ def plot_memory(trace: MemoryTrace, path: Path) -> None:
     panels += [(f"read head {h} (slots {lo}-{hi - 1})", r[:, lo:hi].T) for h, r in enumerate(reads)]
     heights = [max(2.0, min(6.0, p.shape[0] / 6)) for _, p in panels]
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, sum(heights) * 0.45 + 1), sharex=True)
-    for ax, (name, image) in zip(axes, panels, strict=True):
-        ax.imshow(image, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+    for i, (ax, (name, image)) in enumerate(zip(axes, panels, strict=True)):
+        weights = i >= len(panels) - len(writes) - len(reads)
+        top = max(float(image.max()), 1e-6) if weights else 1.0
+        ax.imshow(image, aspect="auto", cmap="Greys", vmin=0, vmax=top, interpolation="nearest")
         ax.set_ylabel(name, fontsize=7, rotation=0, ha="right")
         ax.set_yticks([])
     axes[0].set_title(f"{trace.task} T={trace.T}, row {trace.row}: {trace.label}", fontsize=8)
