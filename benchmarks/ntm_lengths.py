@@ -30,6 +30,7 @@ def main() -> None:
     torch.set_num_threads(1)
     lengths = [int(v) for v in args.lengths.split(",")]
     results: dict[str, dict[str, dict[str, float]]] = {}
+    baselines: dict[str, float | None] = {}  # the first run's task's baseline at each length
     metric = args.metric
     for spec in args.runs:
         label, _, folder = spec.rpartition("=")
@@ -39,7 +40,10 @@ def main() -> None:
         results[label] = {}
         for L in lengths:
             start = time.perf_counter()
-            figures = evaluate(run.model, run.task(T=L), args.split, batch_size=500)
+            task = run.task(T=L)
+            figures = evaluate(run.model, task, args.split, batch_size=500)
+            if task.main_metric == metric:
+                baselines.setdefault(str(L), task.baseline)
             results[label][str(L)] = figures
             print(
                 f"{label:<12} L={L:<4} {metric} {figures[metric]:.4f}  "
@@ -49,7 +53,8 @@ def main() -> None:
             )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "lengths.json").write_text(json.dumps({"split": args.split, "runs": results}, indent=1))
+    summary = {"split": args.split, "metric": metric, "baseline": baselines, "runs": results}
+    (out / "lengths.json").write_text(json.dumps(summary, indent=1))
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,6 +63,10 @@ def main() -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for label, by_length in results.items():
         ax.plot(lengths, [by_length[str(L)][metric] for L in lengths], marker="o", label=label)
+    known = [L for L in lengths if baselines.get(str(L)) is not None]
+    if known:
+        base = [float(baselines[str(L)] or 0.0) for L in known]
+        ax.plot(known, base, linestyle="--", color="grey", label="baseline (coin flips)")
     ax.set_xlabel("sequence length L")
     ax.set_ylabel(f"{metric} ({args.split}, per sequence)")
     ax.set_yscale("symlog", linthresh=0.1)
