@@ -44,6 +44,7 @@ def test_names_and_selection() -> None:
         "transformer_kv_cache_vs_recompute",
         "transformer_lm_step_vs_plain",
         "memn2n_step_vs_plain",
+        "ntm_step_vs_controller",
     ]
     assert list(BENCHMARKS) == benchmark_names()  # one table, in running order
     with pytest.raises(ValueError, match="'nope'"):
@@ -56,6 +57,13 @@ def test_quick_charlm_step_benchmark() -> None:
     (result,) = run_benchmarks(select="charlm_step", repeats=1, quick=True)
     assert result.name == "charlm_step_vs_plain" and result.ratio > 0
     assert "AdamW" in result.config["pass"] and "nn.LSTM" in result.denominator
+
+
+def test_quick_ntm_benchmark() -> None:
+    (result,) = run_benchmarks(select="ntm_step", repeats=1, quick=True)
+    assert result.name == "ntm_step_vs_controller" and result.ratio > 0
+    assert "NTMCell" in result.numerator and "fast=False" in result.denominator
+    assert result.config["N"] == 6
 
 
 def test_threads_are_restored() -> None:

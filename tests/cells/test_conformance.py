@@ -40,20 +40,29 @@ WRAPPERS = ["loop", "fast", "bidir", "stacked"]
 B, T, D, H = 3, 6, 3, 5
 LENGTHS = [4, 6, 1]  # unsorted, with a full row and a one-step row
 F64 = torch.float64
+# options that keep a cell small enough for float64 gradcheck (its defaults elsewhere)
+SMALL_OPTIONS: dict[str, dict[str, Any]] = {
+    "ntm": dict(memory_slots=4, memory_width=2, write_heads=2),
+}
+
+
+def make_small(name: str, d: int, h: int) -> Cell:
+    """The registered cell ``name`` with its :data:`SMALL_OPTIONS`."""
+    return make_cell(name, d, h, **SMALL_OPTIONS.get(name, {}))
 
 
 def build(name: str, wrapper: str, d: int = D, h: int = H) -> SequenceLayer:
     """The registered cell ``name`` inside ``wrapper``, in float64 and eval mode."""
     layer: SequenceLayer
     if wrapper == "loop":
-        layer = Recurrent(make_cell(name, d, h), fast=False)
+        layer = Recurrent(make_small(name, d, h), fast=False)
     elif wrapper == "fast":
-        layer = Recurrent(make_cell(name, d, h), fast=True)
+        layer = Recurrent(make_small(name, d, h), fast=True)
     elif wrapper == "bidir":
-        layer = Bidirectional(make_cell(name, d, h), make_cell(name, d, h))
+        layer = Bidirectional(make_small(name, d, h), make_small(name, d, h))
     elif wrapper == "stacked":
-        bottom = Recurrent(make_cell(name, d, h))
-        top = Recurrent(make_cell(name, bottom.output_size, h))
+        bottom = Recurrent(make_small(name, d, h))
+        top = Recurrent(make_small(name, bottom.output_size, h))
         # dropout must be off in eval mode; the residual is live when the sizes match
         layer = Stacked([bottom, top], dropout=0.5, residual=True)
     else:
@@ -354,7 +363,7 @@ def test_trajectory_states(name: str, fast: bool) -> None:
 @pytest.mark.parametrize("fast", [False, True], ids=["loop", "fast"])
 def test_bidirectional_backward_half_is_reversed_unroll(name: str, fast: bool) -> None:
     # eval mode, as in build(): a regularising cell (zoneout, dropout) is random in training
-    layer = Bidirectional(make_cell(name, D, H), make_cell(name, D, H), fast=fast).to(F64).eval()
+    layer = Bidirectional(make_small(name, D, H), make_small(name, D, H), fast=fast).to(F64).eval()
     x = inputs()
     y, final = layer(x, None, torch.tensor(LENGTHS))
     h_f = layer.forward_layer.output_size
@@ -381,7 +390,7 @@ SCAN_LENGTHS = {"none": None, "ragged": LENGTHS, "full": [T] * B, "ones": [1] * 
 def test_scan_equals_step_loop(name: str, lengths: str) -> None:
     """``cell.scan`` (a fused kernel, a parallel form, or the default loop) equals the step
     loop on outputs, final state and every gradient, with NaN padding kept out of all."""
-    cell = make_cell(name, D, H).to(F64).eval()
+    cell = make_small(name, D, H).to(F64).eval()
     lens = SCAN_LENGTHS[lengths]
     lens_t = None if lens is None else torch.tensor(lens)
     x = inputs()
@@ -422,7 +431,7 @@ def test_scan_equals_step_loop(name: str, lengths: str) -> None:
 @pytest.mark.parametrize("name", CELLS)
 def test_affine_input_is_project_input(name: str) -> None:
     """Where a cell declares ``affine_input() = (W, b)``, ``project_input(x) = x W^T + b``."""
-    cell = make_cell(name, D, H).to(F64)
+    cell = make_small(name, D, H).to(F64)
     affine = cell.affine_input()
     if affine is None:
         return
@@ -453,7 +462,7 @@ def test_decoding_context_leaves_token_steps_unchanged(name: str) -> None:
 @pytest.mark.parametrize("name", CELLS)
 def test_state_parts_slice_the_hidden_state(name: str) -> None:
     """``state_parts()`` names disjoint slices of ``h`` along axis 1, inside its bounds."""
-    cell = make_cell(name, D, H)
+    cell = make_small(name, D, H)
     parts = cell.state_parts()
     if not parts:
         return

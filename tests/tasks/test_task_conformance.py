@@ -69,6 +69,9 @@ RECIPES: dict[str, Callable[[Files, str], TaskOptions]] = {
     "hmm": lambda f, _: TaskOptions(T=16),
     "reverse": lambda f, _: TaskOptions(T=8),
     "sort": lambda f, _: TaskOptions(T=8),
+    "ntm-copy": lambda f, _: TaskOptions(T=5),
+    "ntm-repeat-copy": lambda f, _: TaskOptions(T=3),
+    "ntm-recall": lambda f, _: TaskOptions(T=3),
     "charlm": lambda f, _: TaskOptions(data=str(f.tmp / "corpus.txt"), T=16),
     "shakespeare": lambda f, _: TaskOptions(data=f.shared_file("tinyshakespeare.txt"), T=64),
     "smnist": lambda f, _: TaskOptions(data=f.shared_file("mnist")),
@@ -269,6 +272,16 @@ def check_layout(batch: Any, spec: TaskSpec) -> None:
         assert int(y.min()) >= 0 and int(y.max()) < spec.output_size
     elif spec.kind == "regress":
         assert y.shape == (n, spec.output_size) and y.is_floating_point()
+    elif spec.kind == "tag" and y.is_floating_point():
+        # independent bits per step (the NTM tasks): 0/1 targets, a mask of scored steps
+        mask = batch.mask
+        assert y.shape == (*x.shape[:2], spec.output_size) and spec.prediction == "bits"
+        assert bool(((y == 0) | (y == 1)).all())
+        assert mask.shape == x.shape[:2] and mask.dtype == torch.bool and bool(mask.any())
+        assert not bool(y[~mask].any()), "unscored steps have zero targets"
+        if lengths is not None:  # padded steps are not scored
+            pad = torch.arange(x.shape[1]) >= lengths.unsqueeze(1)
+            assert not bool(mask[pad].any())
     elif spec.kind == "tag":
         assert y.shape == x.shape[:2] and y.dtype == torch.long
         real = y[y != IGNORE_INDEX]

@@ -7,6 +7,7 @@ import torch
 from rnnlab.bench.beam import BEAM_BENCH, beam_benchmark, multi30k_sources
 from rnnlab.bench.charlm import CHARLM_BENCH, run_charlm_step
 from rnnlab.bench.memn2n import MEMN2N_BENCH, run_memn2n_step
+from rnnlab.bench.ntm import NTM_BENCH, run_ntm
 from rnnlab.bench.sampling import SAMPLING_BENCH, run_sampling
 from rnnlab.bench.seq2seq import TRAIN_BENCH, train_benchmark
 from rnnlab.bench.structured import CLOCKWORK_BENCH, URNN_BENCH, run_structured
@@ -36,6 +37,7 @@ BENCHMARKS: dict[str, BenchFn] = {
     KV_CACHE_BENCH: lambda s: run_kv_cache(s.quick, s.repeats),
     TRAIN_STEP_BENCH: lambda s: run_train_step(s.quick, s.repeats),
     MEMN2N_BENCH: lambda s: run_memn2n_step(s.quick, s.repeats),
+    NTM_BENCH: lambda s: run_ntm(s.quick, s.repeats),
 }
 
 

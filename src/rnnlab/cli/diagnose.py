@@ -1,5 +1,6 @@
 """``rnnlab diagnose``: gradient flow, Jacobian spectra, clipping, exposure bias, HM-RNN
-boundaries, attention maps and metric against source length, as JSON and figures."""
+boundaries, attention maps, metric against source length and an NTM's memory weightings,
+as JSON and figures."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     d = sub.add_parser(
         "diagnose",
         help="gradient flow, Jacobian spectra, clipping statistics, exposure bias, "
-        "HM-RNN boundaries, attention maps, metric against source length",
+        "HM-RNN boundaries, attention maps, metric against source length, NTM memory",
     )
     d.add_argument(
         "what",
@@ -33,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     d.add_argument("--models", type=lambda s: s.split(","), help="cells at initialisation: a,b,c")
     d.add_argument("--run", action="append", help="a trained run folder (repeatable)")
     d.add_argument("--task", default="copy", help="task for --models (default copy)")
-    d.add_argument("--T", type=positive_int, help="sequence length / delay for --models")
+    d.add_argument(
+        "--T", type=positive_int, help="sequence length / delay for --models; memory: of the run"
+    )
     d.add_argument("--data", help="data file or folder for --models on a dataset task")
     d.add_argument(
         "--hidden",
@@ -81,7 +84,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     d.add_argument("--beam", type=positive_int, help="attention, length: beam width (1)")
     d.add_argument("--split", default="test", help="length: the split to score (test)")
     d.add_argument("--bucket-width", type=positive_int, help="length: source lengths per bucket")
-    d.add_argument("--story", type=int, default=0, help="memory: the test question to show (0)")
+    d.add_argument("--story", type=int, default=0, help="memory (memn2n): the test question (0)")
+    d.add_argument("--row", type=int, default=0, help="memory (ntm): the row of --split to trace")
     d.add_argument("--out", required=True, help="folder for the JSON and PNG files")
     d.set_defaults(func=run)
 
@@ -94,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         return _diagnose_memory(args, out)
     if args.what in ("attention", "length"):
         return _diagnose_seq2seq(args, out)
+    if args.what == "memory":
+        return _diagnose_memory(args, out)
     if args.what == "exposure":
         if not args.run:
             raise ValueError(
@@ -225,12 +231,23 @@ def _diagnose_seq2seq(args: argparse.Namespace, out: Path) -> int:
 
 
 def _diagnose_memory(args: argparse.Namespace, out: Path) -> int:
+    """What a memory model reads: a memory network's hops over a story (``--story``), or a
+    neural Turing machine's read and write weightings over a sequence (``--row``)."""
+    from rnnlab.training.run_folder import read_config
+
+    if not args.run or len(args.run) != 1:
+        raise ValueError("diagnose memory needs one --run <run dir> (memn2n, or --model ntm)")
+    run_dir = args.run[0]
+    if read_config(run_dir)["model"].get("family") == "memn2n":
+        return _memory_hops(args, run_dir, out)
+    return _memory_weightings(args, run_dir, out)
+
+
+def _memory_hops(args: argparse.Namespace, run_dir: str, out: Path) -> int:
     """A memory network's hops over one story (memory_hops.json, memory_hops.png)."""
     from rnnlab.diagnostics.memory_hops import diagnose_memory_hops
 
-    if not args.run or len(args.run) != 1:
-        raise ValueError("diagnose memory needs one --run <run dir> (and --story N)")
-    result = diagnose_memory_hops(args.run[0], args.story, out)
+    result = diagnose_memory_hops(run_dir, args.story, out)
     for i, sentence in enumerate(result["sentences"]):
         star = "*" if i in result["support"] else " "
         hops = " ".join(f"{w[i]:.2f}" for w in result["weights"])
@@ -240,4 +257,16 @@ def _diagnose_memory(args: argparse.Namespace, out: Path) -> int:
     per_hop = ", ".join(f"{k} {v:.3f}" for k, v in hits.items() if k.startswith("hop_"))
     print(f"top sentence is a supporting fact ({hits['questions']} questions): {per_hop}")
     print(f"results: {out}/memory_hops.json  figure: {out}/memory_hops.png")
+    return 0
+
+
+def _memory_weightings(args: argparse.Namespace, run_dir: str, out: Path) -> int:
+    """An NTM's read and write weightings over one sequence (memory.json, memory.png)."""
+    from rnnlab.diagnostics.memory import diagnose_memory
+
+    trace = diagnose_memory(run_dir, out, T=args.T, row=args.row, split=args.split)
+    for kind, focus in (("write", trace.write_focus), ("read", trace.read_focus)):
+        for h, slots in enumerate(focus):
+            print(f"{kind} head {h}: most-weighted slot per step {' '.join(map(str, slots))}")
+    print(f"results: {out}/memory.json  figure: {out}/memory.png")
     return 0

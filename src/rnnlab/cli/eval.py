@@ -14,7 +14,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     e.add_argument("run_dir")
     e.add_argument("--splits", type=lambda s: s.split(","), default=["val", "test"])
     e.add_argument("--device", default="cpu")
-    e.add_argument("--T", type=positive_int, help="evaluate at another length/delay (copy, adding)")
+    e.add_argument(
+        "--T",
+        "--length",
+        dest="T",
+        type=positive_int,
+        help="evaluate at another length/delay: the run's task rebuilt with T=L (copy, adding, "
+        "ntm-copy: sequence length; ntm-repeat-copy: length; ntm-recall: items)",
+    )
     e.add_argument("--json", action="store_true", help="one line of JSON")
     e.add_argument("--data", help="language models: bpc and loss on this text file")
     e.add_argument(

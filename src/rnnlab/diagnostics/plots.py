@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from rnnlab._io import atomic_write
 from rnnlab.diagnostics.exposure import ExposureCurve
 from rnnlab.diagnostics.exposure_text import TextExposureCurve
 from rnnlab.diagnostics.gradflow import GradientFlow
 from rnnlab.diagnostics.jacobian import JacobianSpectrum
+from rnnlab.diagnostics.memory import MemoryTrace
 from rnnlab.diagnostics.seq2seq import AttentionMap, LengthCurve
 
 
@@ -299,6 +301,44 @@ def plot_boundaries(
         ax.grid(True, which="minor", color="0.85", lw=0.5)
         ax.tick_params(which="minor", length=0)
     axes[0, 0].set_title(title, fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_memory(trace: MemoryTrace, path: Path) -> None:
+    """An NTM on one sequence, time along x: inputs, targets and outputs (0..1), then each
+    write head's and each read head's weighting over the memory slots (the slots some head
+    gives more than 0.05 at some step, with a margin; darker is more weight, black the
+    panel's largest)."""
+    import numpy as np
+
+    plt = _pyplot()
+    writes = np.asarray(trace.write_weights)  # (W, T, N)
+    reads = np.asarray(trace.read_weights)  # (R, T, N)
+    used = np.nonzero(np.concatenate([writes, reads]).max(axis=(0, 1)) > 0.05)[0]
+    lo, hi = (0, writes.shape[-1]) if used.size == 0 else (int(used.min()), int(used.max()) + 1)
+    lo, hi = max(0, lo - 2), min(writes.shape[-1], hi + 2)
+    panels: list[tuple[str, Any]] = [("inputs", np.asarray(trace.inputs).T)]
+    if trace.targets and trace.targets[0]:
+        panels += [
+            ("targets", np.asarray(trace.targets).T),
+            ("outputs", np.asarray(trace.outputs).T),
+        ]
+    panels += [
+        (f"write head {h} (slots {lo}-{hi - 1})", w[:, lo:hi].T) for h, w in enumerate(writes)
+    ]
+    panels += [(f"read head {h} (slots {lo}-{hi - 1})", r[:, lo:hi].T) for h, r in enumerate(reads)]
+    heights = [max(2.0, min(6.0, p.shape[0] / 6)) for _, p in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, sum(heights) * 0.45 + 1), sharex=True)
+    for i, (ax, (name, image)) in enumerate(zip(axes, panels, strict=True)):
+        weights = i >= len(panels) - len(writes) - len(reads)
+        top = max(float(image.max()), 1e-6) if weights else 1.0
+        ax.imshow(image, aspect="auto", cmap="Greys", vmin=0, vmax=top, interpolation="nearest")
+        ax.set_ylabel(name, fontsize=7, rotation=0, ha="right")
+        ax.set_yticks([])
+    axes[0].set_title(f"{trace.task} T={trace.T}, row {trace.row}: {trace.label}", fontsize=8)
+    axes[-1].set_xlabel("step")
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

@@ -10,7 +10,9 @@ generically (:func:`batch_to`, :func:`batch_rows`). The layout of :class:`Batch`
 * ``"classify"``: one label per sequence; ``y (B,)`` long; model output ``(B, C)`` logits.
 * ``"regress"``: one real vector per sequence; ``y (B, K)`` float; model output ``(B, K)``.
 * ``"tag"``: one label per step (aligned seq->seq); ``y (B, T)`` long, ``-100`` on padding;
-  model output ``(B, T, C)`` logits.
+  model output ``(B, T, C)`` logits. The NTM tasks tag every step with ``C`` independent
+  bits instead: ``y (B, T, C)`` float 0/1 and a ``mask (B, T)`` of scored steps
+  (:class:`rnnlab.tasks.ntm.BitsBatch`).
 * ``"lm"``: next-token prediction; ``x (B, T)`` long token ids, ``y (B, T)`` long (``x``
   shifted by one); model output ``(B, T, V)`` logits; metrics ``loss`` (nats per token)
   and ``bpc`` (bits per token).

@@ -19,6 +19,7 @@ from rnnlab.tasks.hmm import HMMTask
 from rnnlab.tasks.mnist import PermutedMNISTTask, SequentialMNISTTask
 from rnnlab.tasks.mnist1d import MNIST1DTask
 from rnnlab.tasks.mnist1d_gen import MNIST1DGenTask
+from rnnlab.tasks.ntm import NTMCopyTask, NTMRecallTask, NTMRepeatCopyTask
 from rnnlab.tasks.symbolic import ReverseTask, SortTask
 from rnnlab.tasks.translate import TranslationTask
 
@@ -237,3 +238,21 @@ def _graph_path(o: TaskOptions) -> Task:
 
 register_task("graph-reach", GraphReachTask.description, _graph_reach, set())
 register_task("graph-path", GraphPathTask.description, _graph_path, set())
+
+
+# --- neural Turing machine tasks (issue 13): T is the longest training length / item count
+def _ntm_copy(o: TaskOptions) -> Task:
+    return NTMCopyTask(T=o.T if o.T is not None else 20, seed=o.seed)
+
+
+def _ntm_repeat_copy(o: TaskOptions) -> Task:
+    return NTMRepeatCopyTask(T=o.T if o.T is not None else 10, seed=o.seed)
+
+
+def _ntm_recall(o: TaskOptions) -> Task:
+    return NTMRecallTask(T=o.T if o.T is not None else 6, seed=o.seed)
+
+
+register_task("ntm-copy", NTMCopyTask.description, _ntm_copy, {"T"})
+register_task("ntm-repeat-copy", NTMRepeatCopyTask.description, _ntm_repeat_copy, {"T"})
+register_task("ntm-recall", NTMRecallTask.description, _ntm_recall, {"T"})

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 KINDS = ("classify", "regress", "tag", "lm", "vec2seq", "seq2seq")
-PREDICTIONS = ("argmax", "values")
+PREDICTIONS = ("argmax", "values", "bits")
 
 # runs written before the spec was stored: what ``predict`` returned for each kind
 _LEGACY_PREDICTION = {"regress": "values"}
@@ -49,7 +49,8 @@ class TaskSpec:
         higher_is_better: the main metric's direction.
         baseline: the task's reference value of its main metric (``None``: none known).
         prediction: what ``rnnlab.load(run).predict`` returns from the raw outputs:
-            ``argmax`` (class or token ids) or ``values`` (the outputs themselves).
+            ``argmax`` (class or token ids), ``values`` (the outputs themselves) or
+            ``bits`` (``1`` where a logit is positive, ``0`` elsewhere: independent bits).
     """
 
     kind: str
@@ -69,7 +70,10 @@ class TaskSpec:
             )
 
     def predict(self, outputs: Tensor) -> Tensor:
-        """Predictions from raw model outputs: ``outputs.argmax(-1)`` or ``outputs``."""
+        """Predictions from raw model outputs: ``outputs.argmax(-1)``, ``outputs`` or
+        ``(outputs > 0)`` as 0/1 longs."""
+        if self.prediction == "bits":
+            return (outputs > 0).long()
         return outputs.argmax(-1) if self.prediction == "argmax" else outputs
 
     def to_json(self) -> dict[str, Any]:
