@@ -214,3 +214,24 @@ def test_train_sample_and_translate_from_the_command_line(
     capsys.readouterr()
     assert main(["translate", s2s_run, "a b c", "--beam", "2"]) == 0
     assert capsys.readouterr().out.count("\n") == 1  # one line (3 steps: maybe empty)
+
+
+@pytest.mark.parametrize("positions", ["sinusoidal", "learned"])
+def test_what_the_first_block_reads(positions: str) -> None:
+    """Token embeddings plus the position table; with sinusoids the embeddings are scaled
+    by sqrt(E) first (Vaswani et al. 2017), with a learned table they are not."""
+    from rnnlab.attention.positions import sinusoidal_table
+
+    lm = make_lm(positions)
+    seen: list[torch.Tensor] = []
+    lm.stack.blocks[0].register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    x = torch.randint(V, (2, 5))
+    with torch.no_grad():
+        _, state = lm(Batch(x[:, :3]))
+        lm(Batch(x[:, 3:]), state)  # positions 3, 4
+    e = lm.embedding(x)
+    if positions == "sinusoidal":
+        expected = 16**0.5 * e + sinusoidal_table(torch.arange(5), 16)
+    else:
+        expected = e + lm.stack.embed_positions.table.weight[:5]  # type: ignore[union-attr]
+    torch.testing.assert_close(torch.cat(seen, 1), expected)
