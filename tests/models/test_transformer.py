@@ -235,3 +235,25 @@ def test_what_the_first_block_reads(positions: str) -> None:
     else:
         expected = e + lm.stack.embed_positions.table.weight[:5]  # type: ignore[union-attr]
     torch.testing.assert_close(torch.cat(seen, 1), expected)
+
+
+def test_diagnose_attention_draws_every_head(tmp_path: Path) -> None:
+    """Each map is a causal distribution per query: rows sum to 1, nothing above the
+    diagonal; the maps are the exact path's weights of the model itself."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"the cat {i % 7} sat.\n" for i in range(100)))
+    run_dir = str(tmp_path / "lm")
+    argv = ["train", "charlm", "--data", str(corpus), "--T", "8", "--model", "transformer"]
+    small = ["--layers", "2", "--heads", "2", "--hidden", "8", "--steps", "2", "--quiet"]
+    assert main([*argv, *small, "--eval-every", "2", "--out", run_dir]) == 0
+    diag = tmp_path / "diag"
+    text = "the cat"
+    assert (
+        main(["diagnose", "attention", "--run", run_dir, "--text", text, "--out", str(diag)]) == 0
+    )
+    data = json.loads((diag / "heads.json").read_text())
+    weights = torch.tensor(data["weights"])
+    assert weights.shape == (2, 2, 7, 7) and data["tokens"] == list(text)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 2, 7))
+    assert bool((weights.triu(1) == 0).all())
+    assert (diag / "heads.png").stat().st_size > 0
