@@ -257,3 +257,17 @@ def test_diagnose_attention_draws_every_head(tmp_path: Path) -> None:
     torch.testing.assert_close(weights.sum(-1), torch.ones(2, 2, 7))
     assert bool((weights.triu(1) == 0).all())
     assert (diag / "heads.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("positions", ["rotary", "alibi"])
+def test_a_float32_cache_carried_under_bfloat16_autocast(positions: str) -> None:
+    """The trainer carries the cache in float32; the next batch runs under autocast."""
+    lm = make_lm(positions).train()
+    x = torch.randint(V, (2, 6))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _, state = lm(Batch(x))
+        state = state._replace(
+            layers=tuple(type(kv)(kv.keys.float(), kv.values.float()) for kv in state.layers)
+        )
+        logits, _ = lm(Batch(x), state)
+    assert bool(torch.isfinite(logits).all())

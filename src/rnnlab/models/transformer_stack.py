@@ -132,11 +132,13 @@ class TransformerBlock(nn.Module):
             attn = self.self_attn
             q, k, v = attn.project(h)  # (B, h, T, d)
             if rotary is not None:  # rotated at absolute positions, before entering the cache
-                cos, sin = (t.to(q.dtype) for t in rotary)  # bfloat16 under autocast
-                q, k = Rotary.rotate(q, cos, sin), Rotary.rotate(k, cos, sin)
+                q, k = Rotary.rotate(q, *rotary), Rotary.rotate(k, *rotary)
+            # one dtype for q, k, v under autocast: rotary's float32 angles make q, k
+            # float32, and a cache carried in float32 meets bfloat16 keys
+            k, v = k.to(q.dtype), v.to(q.dtype)
             if past is not None and past.keys.shape[2]:
-                k = torch.cat([past.keys, k], dim=2)  # (B, h, L, d)
-                v = torch.cat([past.values, v], dim=2)
+                k = torch.cat([past.keys.to(q.dtype), k], dim=2)  # (B, h, L, d)
+                v = torch.cat([past.values.to(q.dtype), v], dim=2)
             cache.append(KV(k, v))
             out, w = attn.attend(q, k, v, mask, causal=causal, need_weights=need_weights)
             weights.append(w)
