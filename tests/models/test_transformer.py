@@ -236,3 +236,60 @@ def test_preview_during_training_stays_within_an_absolute_context(tmp_path: Path
         rnnlab.train(config, tmp_path / positions, progress=False)
         kept = (tmp_path / positions / "samples.txt").read_text(encoding="utf-8")
         assert len(kept.split("\n", 1)[1]) == expected + 1  # the sample and its newline
+
+
+@pytest.mark.parametrize("positions", ["sinusoidal", "learned"])
+def test_what_the_first_block_reads(positions: str) -> None:
+    """Token embeddings plus the position table; with sinusoids the embeddings are scaled
+    by sqrt(E) first (Vaswani et al. 2017), with a learned table they are not."""
+    from rnnlab.attention.positions import sinusoidal_table
+
+    lm = make_lm(positions)
+    seen: list[torch.Tensor] = []
+    lm.stack.blocks[0].register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    x = torch.randint(V, (2, 5))
+    with torch.no_grad():
+        _, state = lm(Batch(x[:, :3]))
+        lm(Batch(x[:, 3:]), state)  # positions 3, 4
+    e = lm.embedding(x)
+    if positions == "sinusoidal":
+        expected = 16**0.5 * e + sinusoidal_table(torch.arange(5), 16)
+    else:
+        expected = e + lm.stack.embed_positions.table.weight[:5]  # type: ignore[union-attr]
+    torch.testing.assert_close(torch.cat(seen, 1), expected)
+
+
+def test_diagnose_attention_draws_every_head(tmp_path: Path) -> None:
+    """Each map is a causal distribution per query: rows sum to 1, nothing above the
+    diagonal; the maps are the exact path's weights of the model itself."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"the cat {i % 7} sat.\n" for i in range(100)))
+    run_dir = str(tmp_path / "lm")
+    argv = ["train", "charlm", "--data", str(corpus), "--T", "8", "--model", "transformer"]
+    small = ["--layers", "2", "--heads", "2", "--hidden", "8", "--steps", "2", "--quiet"]
+    assert main([*argv, *small, "--eval-every", "2", "--out", run_dir]) == 0
+    diag = tmp_path / "diag"
+    text = "the cat"
+    assert (
+        main(["diagnose", "attention", "--run", run_dir, "--text", text, "--out", str(diag)]) == 0
+    )
+    data = json.loads((diag / "heads.json").read_text())
+    weights = torch.tensor(data["weights"])
+    assert weights.shape == (2, 2, 7, 7) and data["tokens"] == list(text)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 2, 7))
+    assert bool((weights.triu(1) == 0).all())
+    assert (diag / "heads.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("positions", ["rotary", "alibi"])
+def test_a_float32_cache_carried_under_bfloat16_autocast(positions: str) -> None:
+    """The trainer carries the cache in float32; the next batch runs under autocast."""
+    lm = make_lm(positions).train()
+    x = torch.randint(V, (2, 6))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _, state = lm(Batch(x))
+        state = state._replace(
+            layers=tuple(type(kv)(kv.keys.float(), kv.values.float()) for kv in state.layers)
+        )
+        logits, _ = lm(Batch(x), state)
+    assert bool(torch.isfinite(logits).all())

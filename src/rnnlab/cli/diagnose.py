@@ -211,6 +211,13 @@ def _diagnose_seq2seq(args: argparse.Namespace, out: Path) -> int:
     if args.what == "attention":
         if not args.run or len(args.run) != 1 or args.text is None:
             raise ValueError('diagnose attention needs one --run <run dir> and --text "..."')
+        from rnnlab.diagnostics import heads
+        from rnnlab.training.run import load
+
+        if heads.has_heads(load(args.run[0]).model):  # a Transformer LM: every head
+            heads.diagnose_heads(args.run[0], args.text, out)
+            print(f"results: {out}/heads.json  figure: {out}/heads.png")
+            return 0
         result = seq2seq.diagnose_attention(args.run[0], args.text, out, beam=beam)
         print(f"{args.text} -> {result.translation}")
         print(f"results: {out}/attention.json  figure: {out}/attention.png")

@@ -10,6 +10,7 @@ from rnnlab._io import atomic_write
 from rnnlab.diagnostics.exposure import ExposureCurve
 from rnnlab.diagnostics.exposure_text import TextExposureCurve
 from rnnlab.diagnostics.gradflow import GradientFlow
+from rnnlab.diagnostics.heads import HeadMaps
 from rnnlab.diagnostics.jacobian import JacobianSpectrum
 from rnnlab.diagnostics.memory import MemoryTrace
 from rnnlab.diagnostics.seq2seq import AttentionMap, LengthCurve
@@ -339,6 +340,29 @@ def plot_memory(trace: MemoryTrace, path: Path) -> None:
         ax.set_yticks([])
     axes[0].set_title(f"{trace.task} T={trace.T}, row {trace.row}: {trace.label}", fontsize=8)
     axes[-1].set_xlabel("step")
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_heads(result: HeadMaps, path: Path, title: str) -> None:
+    """A grid of attention maps: layers down, heads across; queries down, keys across."""
+    plt = _pyplot()
+    layers, heads = len(result.weights), len(result.weights[0])
+    T = len(result.tokens)
+    size = max(2.0, 0.12 * T + 1.0)
+    fig, axes = plt.subplots(layers, heads, figsize=(size * heads, size * layers), squeeze=False)
+    labels = [_visible(t) for t in result.tokens]
+    for i in range(layers):
+        for j in range(heads):
+            ax = axes[i][j]
+            ax.imshow(result.weights[i][j], cmap="Greys", vmin=0.0, vmax=1.0)
+            ax.set_title(f"layer {i + 1}, head {j + 1}", fontsize=8)
+            ax.set_xticks(range(T))
+            ax.set_yticks(range(T))
+            ax.set_xticklabels(labels if i == layers - 1 else [], fontsize=6)
+            ax.set_yticklabels(labels if j == 0 else [], fontsize=6)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

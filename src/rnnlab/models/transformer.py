@@ -53,11 +53,13 @@ class TransformerConfig:
         max_length: the most positions the cache holds (and the learned table's size).
     """
 
-    num_layers: int = option(4, flag="layers", help="stacked layers")
+    num_layers: int = option(4, flag="layers", help="transformer blocks")
     num_heads: int = option(4, flag="heads", help="transformer: attention heads per block")
-    hidden_size: int = option(128, flag="hidden", help="hidden units per layer")
+    hidden_size: int = option(128, flag="hidden", help="transformer width E")
     mlp_ratio: float = option(4.0, flag="mlp-ratio", help="transformer: MLP width / E", type=float)
-    dropout: float = option(0.0, flag="dropout", help="dropout between stacked layers", type=float)
+    dropout: float = option(
+        0.0, flag="dropout", help="on embeddings, attention, residual branches", type=float
+    )
     positions: str = option(
         "rotary", flag="positions", help="transformer: position scheme", choices=POSITIONS
     )

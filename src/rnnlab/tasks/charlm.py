@@ -134,7 +134,13 @@ class CharLMTask(StreamEvaluation):
         eval_every=500,
     )
     # hmrnn is already a 3-level hierarchy inside one cell: one layer of it, not a stack of two
-    model_defaults: ClassVar[dict[str, dict[str, Any]]] = {"hmrnn": dict(num_layers=1)}
+    model_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "hmrnn": dict(num_layers=1),
+        # the Transformer at equal time on this CPU (RESULTS.md, "Transformers"): 2x128
+        # (1.65-1.71 nats/char in 106 s with --bf16, where 4x128 reached 1.850), batch 16,
+        # a memory of one batch (max_length 128 = twice T=64)
+        "transformer": dict(hidden_size=128, num_layers=2, batch_size=16, max_length=128),
+    }
 
     def __init__(
         self,
