@@ -7,6 +7,7 @@ import torch
 from rnnlab.bench.beam import BEAM_BENCH, beam_benchmark, multi30k_sources
 from rnnlab.bench.charlm import CHARLM_BENCH, run_charlm_step
 from rnnlab.bench.sampling import SAMPLING_BENCH, run_sampling
+from rnnlab.bench.scan import run_scan_cell, scan_bench_names
 from rnnlab.bench.seq2seq import TRAIN_BENCH, train_benchmark
 from rnnlab.bench.structured import CLOCKWORK_BENCH, URNN_BENCH, run_structured
 from rnnlab.bench.timing import BenchFn, BenchResult, BenchSettings
@@ -15,6 +16,10 @@ from rnnlab.bench.vs_torch import DEFAULT_SIZES, QUICK_SIZES, VS_TORCH_BENCHES, 
 
 def _vs_torch(name: str) -> BenchFn:
     return lambda s: run_vs_torch(name, QUICK_SIZES if s.quick else DEFAULT_SIZES, s.repeats)
+
+
+def _scan_cell(name: str) -> BenchFn:
+    return lambda s: run_scan_cell(name, s.quick, s.repeats)
 
 
 # name -> benchmark, in the order `rnnlab bench` runs them (`--select` filters the names)
@@ -26,6 +31,8 @@ BENCHMARKS: dict[str, BenchFn] = {
     BEAM_BENCH: lambda s: beam_benchmark(s.repeats, s.quick, sources=s.beam_sources),
     TRAIN_BENCH: lambda s: train_benchmark(s.repeats, s.quick),
     CHARLM_BENCH: lambda s: run_charlm_step(s.quick, s.repeats),
+    # scan cells: the dispatched scan against the same cell's step loop (issue 15)
+    **{name: _scan_cell(name) for name in scan_bench_names()},
 }
 
 
