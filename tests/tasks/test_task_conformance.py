@@ -77,6 +77,8 @@ RECIPES: dict[str, Callable[[Files, str], TaskOptions]] = {
         data=f.shared_file("translation/eng-fra.txt.gz"), short=True
     ),
     "data": lambda f, variant: TaskOptions(data=str(f.tmp / f"{variant}.npz")),
+    "selective-copy": lambda f, _: TaskOptions(T=24, extras={"tokens": 4, "vocab": 6}),
+    "mqar": lambda f, _: TaskOptions(T=24, extras={"pairs": 4, "vocab": 16}),
 }
 # the kinds of user data file ``data`` accepts: one case each
 DATA_VARIANTS = ("classify", "regress", "tag")
