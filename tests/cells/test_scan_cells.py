@@ -259,3 +259,26 @@ def test_bad_options_are_one_line_errors() -> None:
         with pytest.raises(ValueError, match=words) as info:
             make()
         assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("chunk", [2, 7, 16, 75])
+def test_deltanet_chunked_form_equals_recurrent_form(chunk: int) -> None:
+    from rnnlab.cells.deltanet import delta_rule_chunked, delta_rule_recurrent
+
+    g = torch.Generator().manual_seed(chunk)
+    B, T, h, d = 2, 75, 2, 4
+    q, k = (F.normalize(torch.randn(B, T, h, d, generator=g, dtype=F64), dim=-1) for _ in "qk")
+    v = torch.randn(B, T, h, d, generator=g, dtype=F64)
+    beta = torch.rand(B, T, h, generator=g, dtype=F64)
+    beta[:, ::5] = 1.0  # a full overwrite now and then
+    S0 = torch.randn(B, h, d, d, generator=g, dtype=F64)
+    leaves = [t.requires_grad_(True) for t in (q, k, v, beta, S0)]
+
+    def run(fn) -> list[Tensor]:  # type: ignore[no-untyped-def]
+        o, S = fn(*leaves)
+        w = torch.linspace(-1, 1, o.numel(), dtype=F64).view_as(o)
+        return [o, S, *torch.autograd.grad((o * w).sum() + (S * S).sum(), leaves)]
+
+    got = run(lambda *t: delta_rule_chunked(*t, chunk))
+    for a, b in zip(got, run(delta_rule_recurrent), strict=True):
+        torch.testing.assert_close(a, b)
