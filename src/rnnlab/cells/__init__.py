@@ -27,6 +27,7 @@ from rnnlab.cells.layernorm import LayerNormGRUCell, LayerNormLSTMCell
 from rnnlab.cells.linear_scan import linear_scan, log_linear_scan
 from rnnlab.cells.lru import LRUCell
 from rnnlab.cells.lstm import LSTMCell, LSTMState
+from rnnlab.cells.mamba import MambaCell, MambaState
 from rnnlab.cells.minimal import MinGRUCell, MinLSTMCell
 from rnnlab.cells.mlstm import MLSTMCell
 from rnnlab.cells.mrnn import MRNNCell, MRNNState
@@ -74,6 +75,8 @@ __all__ = [
     "MLSTMCell",
     "MRNNCell",
     "MRNNState",
+    "MambaCell",
+    "MambaState",
     "MinGRUCell",
     "MinLSTMCell",
     "S6Cell",

@@ -28,6 +28,7 @@ from rnnlab.cells.hmrnn import HMRNNCell
 from rnnlab.cells.layernorm import LayerNormGRUCell, LayerNormLSTMCell
 from rnnlab.cells.lru import LRUCell
 from rnnlab.cells.lstm import LSTMCell
+from rnnlab.cells.mamba import MambaCell
 from rnnlab.cells.minimal import MinGRUCell, MinLSTMCell
 from rnnlab.cells.mlstm import MLSTMCell
 from rnnlab.cells.mrnn import MRNNCell
@@ -266,6 +267,12 @@ register_cell(
     "Selective state space (Mamba's S6, Gu & Dao 2023): input-dependent Delta, B, C, "
     "h = exp(Delta A) h + Delta B u, N=16 per channel; parallel scan",
     S6Cell,
+)
+register_cell(
+    "mamba",
+    "Mamba block (Gu & Dao 2023): in-projection (E = 2H), causal depthwise conv (K=4), SiLU, "
+    "S6, SiLU gate, out-projection",
+    MambaCell,
 )
 register_cell(
     "deltanet",

@@ -37,6 +37,8 @@ class S6Cell(LinearScanCell):
         state_size: N per channel.
         dt_min, dt_max: the range of the initial step sizes.
         scan_method: the :func:`~rnnlab.cells.linear_scan.linear_scan` kernel (``auto``).
+        input_projection: ``False``: ``u = x`` (``D = H``), as inside a Mamba block
+            (:class:`~rnnlab.cells.mamba.MambaCell`).
 
     Shapes: ``x_t (B, D)``, ``state.h (B, H, N)`` -> ``y_t (B, H)``.
 
@@ -59,12 +61,18 @@ class S6Cell(LinearScanCell):
         dt_min: float = 1e-3,
         dt_max: float = 0.1,
         scan_method: str = "auto",
+        input_projection: bool = True,
     ) -> None:
         super().__init__()
         check_positive("input_size", input_size)
         check_positive("hidden_size", hidden_size)
         check_positive("state_size", state_size)
         _check_method(scan_method)
+        if not input_projection and input_size != hidden_size:
+            raise ValueError(
+                f"S6 without an input projection needs input_size == hidden_size, got "
+                f"{input_size} and {hidden_size}"
+            )
         if not 0.0 < dt_min <= dt_max:
             raise ValueError(f"S6 needs 0 < dt_min <= dt_max, got {dt_min!r}, {dt_max!r}")
         self.input_size = input_size
@@ -74,7 +82,8 @@ class S6Cell(LinearScanCell):
         self.scan_method = scan_method
         H, N = hidden_size, state_size
         self.dt_rank = math.ceil(H / 16)
-        self.in_proj = nn.Linear(input_size, H, bias=False)  # u = W_u x
+        # u = W_u x
+        self.in_proj = nn.Linear(input_size, H, bias=False) if input_projection else nn.Identity()
         # [dt (low rank), B, C] from u
         self.x_proj = nn.Linear(H, self.dt_rank + 2 * N, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, H)
