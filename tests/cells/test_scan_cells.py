@@ -317,3 +317,16 @@ def test_deltanet_chunked_form_equals_recurrent_form(chunk: int) -> None:
     got = run(lambda *t: delta_rule_chunked(*t, chunk))
     for a, b in zip(got, run(delta_rule_recurrent), strict=True):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("name", ["mingru", "lru", "s6"])
+def test_scan_in_blocks_of_time_equals_step_loop(name: str) -> None:
+    """Long sequences run in blocks of time with the state carried: same as the loop."""
+    cell = cell_of(name)
+    cell.scan_block_elements = 50  # blocks of a few steps, the last one partial
+    x = torch.randn(3, 31, 3, dtype=F64)
+    h0 = random_h0(cell, 3)
+    for lens in (None, torch.tensor([31, 9, 1])):
+        got = run_and_grads(cell, x, h0, "scan", lens)
+        for a, b in zip(got, run_and_grads(cell, x, h0, "loop", lens), strict=True):
+            torch.testing.assert_close(a, b)

@@ -120,7 +120,7 @@ class MambaCell(Cell):
         c = F.silu(F.conv1d(seq, weight, self.conv_bias, groups=self.inner)).transpose(1, 2)
         y6, s6_final = self.s6.scan(c, ScanState(state.h), lengths)
         y = self.out_proj(y6 * F.silu(z))
-        if mask is None:
+        if mask is None or lengths is None:
             return y, MambaState(s6_final.h, seq[..., T:])
         y = y.masked_fill(~mask.unsqueeze(-1), 0.0)
         # each row's last K-1 real inputs: seq positions lengths .. lengths + K - 2

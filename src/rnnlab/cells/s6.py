@@ -112,7 +112,7 @@ class S6Cell(LinearScanCell):
         delta = F.softplus(dt_pre).unsqueeze(-1)  # (..., H, 1)
         A = -torch.exp(self.A_log)  # (H, N)
         # a = exp(Delta A) (zero-order hold), b = Delta B u: (..., H, N)
-        return torch.exp(delta * A), delta * B.unsqueeze(-2) * u.unsqueeze(-1)
+        return torch.exp(delta * A), (delta * u.unsqueeze(-1)) * B.unsqueeze(-2)
 
     def readout(self, h: Tensor, p: Tensor) -> Tensor:
         u, _, _, C = self._parts(p)

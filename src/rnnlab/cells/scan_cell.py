@@ -37,6 +37,9 @@ class LinearScanCell(Cell):
     log_space: bool = False
     scan_method: str = "auto"
     state_dtype_is_complex: bool = False
+    # state elements (batch x state width x steps) per block of time that :meth:`scan`
+    # computes at once: its coefficient and readout tensors then stay in the CPU's cache
+    scan_block_elements: int = 2**20
 
     def state_shape(self) -> tuple[int, ...]:
         """The state's shape after the batch dimension."""
@@ -75,19 +78,30 @@ class LinearScanCell(Cell):
     ) -> tuple[Tensor, ScanState]:
         """All steps at once: the coefficients of every step, one linear scan, the readout;
         padded steps hold the state (``a = 1``, ``b = 0``) and emit zeros."""
+        if x.dim() != 3 or x.shape[1] == 0:
+            got = "T = 0" if x.dim() == 3 else f"shape {tuple(x.shape)}"
+            raise ValueError(f"scan needs x of shape (B, T >= 1, D), got {got}")
         mask = step_mask(lengths, x.shape[1], x.device)  # (B, T) or None
         if mask is not None:
             x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
         p = self.project_input(x)  # (B, T, P)
         if self.log_space:
             h = self._log_scan(p, state.h, mask)
+            y, final = self.readout(h, p), h[:, -1]
         else:
-            a, b = hold_padding(*self.coefficients(p), mask)
-            h = linear_scan(a, b, state.h, method=self.scan_method)  # (B, T, *S)
-        y = self.readout(h, p)
+            # blocks of time (split, not sliced: one node in the graph), the state carried
+            block = max(1, self.scan_block_elements // state.h.numel())
+            masks = [None] * -(-x.shape[1] // block) if mask is None else mask.split(block, 1)
+            ys, final = [], state.h
+            for p_b, m_b in zip(p.split(block, dim=1), masks, strict=True):
+                a, b = hold_padding(*self.coefficients(p_b), m_b)
+                h = linear_scan(a, b, final, method=self.scan_method)  # (B, T_b, *S)
+                ys.append(self.readout(h, p_b))
+                final = h[:, -1]
+            y = ys[0] if len(ys) == 1 else torch.cat(ys, dim=1)
         if mask is not None:
             y = y.masked_fill(~mask.unsqueeze(-1), 0.0)
-        return y, ScanState(h[:, -1])
+        return y, ScanState(final)
 
     def _log_scan(self, p: Tensor, h0: Tensor, mask: Tensor | None) -> Tensor:
         """``h_t = A_t h_0 + (the log-space scan from a zero state)``, ``A_t = prod a``: any
