@@ -67,7 +67,7 @@ class MQARTask(GeneratedTask):
         hidden_size=64,
         num_layers=2,
         batch_size=64,
-        steps=2000,
+        steps=10000,
         lr=3e-3,
         optimizer="adam",
         clip=1.0,

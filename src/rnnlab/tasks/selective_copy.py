@@ -53,7 +53,7 @@ class SelectiveCopyTask(GeneratedTask):
         hidden_size=64,
         num_layers=3,
         batch_size=32,
-        steps=2000,
+        steps=20000,
         lr=3e-3,
         optimizer="adam",
         clip=1.0,
