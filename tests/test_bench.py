@@ -44,6 +44,8 @@ def test_names_and_selection() -> None:
         "beam_batched_vs_one_at_a_time",
         "seq2seq_train_vs_sketch",
         "charlm_step_vs_plain",
+        "transformer_kv_cache_vs_recompute",
+        "transformer_lm_step_vs_plain",
         *(
             f"scan_{cell}_{size}"
             for cell in ("mingru", "minlstm", "lru", "s6", "deltanet")
@@ -105,6 +107,16 @@ def test_quick_beam_benchmark_on_multi30k_sentences(tmp_path: Path) -> None:
     [result] = run_benchmarks(select="beam_batched", repeats=1, quick=True, data=str(folder))
     assert result.name == "beam_batched_vs_one_at_a_time"
     assert result.config["sentences"] == 3 and result.ratio > 0
+
+
+def test_quick_transformer_benchmarks() -> None:
+    """The KV cache and recomputation generate the same tokens (checked inside); the
+    training step runs against the plain nanoGPT-style model."""
+    cache, step = run_benchmarks(select="transformer", repeats=1, quick=True)
+    assert cache.name == "transformer_kv_cache_vs_recompute" and cache.ratio > 0
+    assert cache.config["tokens"] == 12 and cache.config["tokens_per_s_cached"] > 0
+    assert step.name == "transformer_lm_step_vs_plain" and step.ratio > 0
+    assert step.config["tokens_per_s_ratio"] == pytest.approx(1 / step.ratio)
 
 
 def test_quick_scan_benchmarks_and_calibration(tmp_path: Path) -> None:

@@ -51,7 +51,15 @@ def test_charlm_train_sample_eval(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert summary["metrics"]["val"]["bpc"] < summary["baseline"]  # beats the unigram model
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert "vocab" in config["task_info"] and config["task_info"]["kind"] == "lm"
-    capsys.readouterr()
+    printed = capsys.readouterr().out
+    assert "better than the baseline: test bpc" in printed and "NOT" not in printed
+    # a 200-character sample at each evaluation, kept in samples.txt; training changed it
+    kept = (tmp_path / "run" / "samples.txt").read_text(encoding="utf-8")
+    heads = [line for line in kept.splitlines() if line.startswith("--- step ")]
+    assert heads == ["--- step 30 ---", "--- step 60 ---"]
+    first, second = (part.split("\n", 1)[1] for part in kept.split("--- step ")[1:])
+    assert len(first) == len(second) == 200 + 1 and first != second
+    assert set(second) <= set("the cat0123456sonm.\n")  # the corpus's characters only
 
     sample = ["sample", out, "--prompt", "the ", "--length", "40", "--seed", "3"]
     assert main(sample) == 0
@@ -169,3 +177,22 @@ def test_sample_derives_orthogonal_weights_once(
     assert main(["sample", out, "--prompt", "the ", "--length", "30", "--seed", "1"]) == 0
     assert calls[0] == 1
     assert len(capsys.readouterr().out.rstrip("\n")) == 34
+
+
+def test_baseline_verdict_knows_the_direction() -> None:
+    from rnnlab import baseline_verdict
+
+    def summary(value: float, higher: bool) -> dict:
+        metric = "accuracy" if higher else "ce"
+        return {
+            "main_metric": metric,
+            "baseline": 0.5,
+            "higher_is_better": higher,
+            "metrics": {"test": {metric: value}},
+        }
+
+    assert baseline_verdict(summary(0.9, True)).startswith("better than the baseline")
+    assert baseline_verdict(summary(0.9, False)).startswith("NOT better than the baseline")
+    assert baseline_verdict(summary(0.1, False)).startswith("better than the baseline")
+    assert "too short to learn" in baseline_verdict(summary(0.1, True))
+    assert baseline_verdict({**summary(0.1, True), "baseline": None}) is None

@@ -9,7 +9,15 @@ from rnnlab.cells import Cell, ElmanCell, GRUCell, LSTMCell, cell_names, make_ce
 from rnnlab.layers import Bidirectional, Recurrent, Stacked, build_layers
 from rnnlab.models import RNNConfig, Seq2Vec, Tagger, build_model, register_model
 from rnnlab.tasks import TaskOptions, build_task, task_names
-from rnnlab.training import RunConfig, TrainConfig, TrainedRun, evaluate, load, train
+from rnnlab.training import (
+    RunConfig,
+    TrainConfig,
+    TrainedRun,
+    baseline_verdict,
+    evaluate,
+    load,
+    train,
+)
 
 __version__ = "0.1.0"
 
@@ -28,6 +36,7 @@ __all__ = [
     "TaskOptions",
     "TrainConfig",
     "TrainedRun",
+    "baseline_verdict",
     "build_layers",
     "build_model",
     "build_task",

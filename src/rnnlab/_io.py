@@ -1,9 +1,15 @@
 """Files written atomically and JSON read with one-line errors (the ground floor: imports
-no other part of rnnlab)."""
+no other part of rnnlab).
+
+JSON written here is strict JSON: a non-finite float (NaN, +-Inf, which Python's ``json``
+would write as the non-standard ``NaN``/``Infinity``) is written as ``null``
+(:func:`json_safe`).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -32,11 +38,32 @@ def atomic_write(path: Path, write: Any) -> None:
         raise
 
 
+def json_safe(data: Any) -> Any:
+    """``data`` with every non-finite float (NaN, +-Inf, in dicts, lists and tuples) replaced
+    by ``None``, so that it serialises as strict JSON."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: json_safe(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_safe(v) for v in data]
+    return data
+
+
+def json_line(data: Any) -> str:
+    """``data`` as one line of strict JSON (non-finite floats as ``null``)."""
+    return json.dumps(json_safe(data), allow_nan=False)
+
+
 def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` atomically as strict, indented JSON (non-finite floats as ``null``)."""
+    text = json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n"
+
     def write(tmp: str) -> None:
         with open(tmp, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
 
     atomic_write(path, write)
 

@@ -71,6 +71,22 @@ CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
+# the transformer family: every position scheme, post-norm, untied, heads not a power of two
+CONFIGS["transformer"] = {
+    "rotary": dict(num_layers=2, num_heads=2, hidden_size=8, positions="rotary"),
+    "alibi-post-norm-untied": dict(
+        num_layers=2,
+        num_heads=3,
+        hidden_size=12,
+        positions="alibi",
+        pre_norm=False,
+        tie_weights=False,
+        dropout=0.3,
+    ),
+    "sinusoidal": dict(num_layers=1, num_heads=2, hidden_size=8, positions="sinusoidal"),
+    "learned": dict(num_layers=2, num_heads=1, hidden_size=6, positions="learned", mlp_ratio=2.0),
+}
+
 # the synthetic tasks: sizes of each kind (lm reads a start symbol it never predicts)
 SPECS = {
     "classify": TaskSpec("classify", 3, 4, "accuracy", True),

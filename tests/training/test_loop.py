@@ -134,3 +134,27 @@ def test_hmrnn_slope_anneals_over_the_time_budget(
     # 1 + 4 * (fraction of the budget used): far from the 1 of step / steps = 10^-5
     assert slopes[0] == 1.0 and slopes == sorted(slopes)
     assert 3.0 < slopes[-1] <= 5.0
+
+
+def test_val_of_the_best_weights_is_measured_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The final summary reuses the best evaluation's val metrics instead of measuring the
+    same weights on the same text again (a language model's val text can take seconds)."""
+    from rnnlab.tasks.registry import build_task
+
+    config = tiny_config(steps=30)
+    task = build_task(config.task, config.task_options)
+    calls: list[str] = []
+    real = task.evaluate
+
+    def counting(split: str, evaluator: object) -> dict[str, float]:
+        calls.append(split)
+        return real(split, evaluator)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(task, "evaluate", counting)
+    summary = rnnlab.train(config, tmp_path, progress=False, task=task)
+    assert calls == ["val", "val", "val", "test"]  # steps 10, 20, 30, then test once
+    vals = [r for r in read_lines(tmp_path / "metrics.jsonl") if r["split"] == "val"]
+    best = next(r for r in vals if r["step"] == summary["best_step"])
+    assert summary["metrics"]["val"] == {k: best[k] for k in summary["metrics"]["val"]}

@@ -294,5 +294,5 @@ def test_a_text_that_is_both_val_and_test_is_evaluated_once(
         TrainConfig(steps=2, batch_size=4, eval_every=2),
     )
     summary = rnnlab.train(config, tmp_path / "run", progress=False)
-    assert splits == ["val", "val"]  # one evaluation in training, one at the end; no "test"
+    assert splits == ["val"]  # one evaluation in training, reused at the end; no "test"
     assert summary["metrics"]["test"] == summary["metrics"]["val"]

@@ -1,5 +1,6 @@
 """Attention over a memory (encoder outputs for seq2seq; memory networks, the NTM and
-Transformers build on it): additive, dot and general scores, and none (a fixed context).
+Transformers build on it): additive, dot and general scores, and none (a fixed context);
+multi-head scaled dot-product attention and the position schemes of Transformers.
 
 See :mod:`rnnlab.attention.base` for the shared equations and shapes.
 """
@@ -7,7 +8,9 @@ See :mod:`rnnlab.attention.base` for the shared equations and shapes.
 from rnnlab.attention.additive import AdditiveAttention
 from rnnlab.attention.base import Attended, Attention
 from rnnlab.attention.fixed import FixedContext
+from rnnlab.attention.multihead import MultiHeadAttention, attend, causal_mask
 from rnnlab.attention.multiplicative import DotAttention, GeneralAttention
+from rnnlab.attention.positions import POSITIONS, Rotary, alibi_bias, alibi_slopes
 
 ATTENTIONS = ("none", "additive", "dot", "general")
 
@@ -27,11 +30,18 @@ def make_attention(kind: str, query_size: int, memory_size: int) -> Attention:
 
 __all__ = [
     "ATTENTIONS",
+    "POSITIONS",
     "AdditiveAttention",
     "Attended",
     "Attention",
     "DotAttention",
     "FixedContext",
     "GeneralAttention",
+    "MultiHeadAttention",
+    "Rotary",
+    "alibi_bias",
+    "alibi_slopes",
+    "attend",
+    "causal_mask",
     "make_attention",
 ]

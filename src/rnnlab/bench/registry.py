@@ -11,6 +11,12 @@ from rnnlab.bench.scan import run_scan_cell, scan_bench_names
 from rnnlab.bench.seq2seq import TRAIN_BENCH, train_benchmark
 from rnnlab.bench.structured import CLOCKWORK_BENCH, URNN_BENCH, run_structured
 from rnnlab.bench.timing import BenchFn, BenchResult, BenchSettings
+from rnnlab.bench.transformer import (
+    KV_CACHE_BENCH,
+    TRAIN_STEP_BENCH,
+    run_kv_cache,
+    run_train_step,
+)
 from rnnlab.bench.vs_torch import DEFAULT_SIZES, QUICK_SIZES, VS_TORCH_BENCHES, run_vs_torch
 
 
@@ -31,6 +37,8 @@ BENCHMARKS: dict[str, BenchFn] = {
     BEAM_BENCH: lambda s: beam_benchmark(s.repeats, s.quick, sources=s.beam_sources),
     TRAIN_BENCH: lambda s: train_benchmark(s.repeats, s.quick),
     CHARLM_BENCH: lambda s: run_charlm_step(s.quick, s.repeats),
+    KV_CACHE_BENCH: lambda s: run_kv_cache(s.quick, s.repeats),
+    TRAIN_STEP_BENCH: lambda s: run_train_step(s.quick, s.repeats),
     # scan cells: the dispatched scan against the same cell's step loop (issue 15)
     **{name: _scan_cell(name) for name in scan_bench_names()},
 }

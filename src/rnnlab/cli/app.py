@@ -16,6 +16,7 @@ from rnnlab.cli import eval as eval_
 from rnnlab.cli import list as list_
 from rnnlab.cli._common import Parser
 from rnnlab.training.checkpoint import CheckpointError
+from rnnlab.training.numerics import NonFiniteError
 
 
 def load_plugin_flags(argv: list[str]) -> list[str]:
@@ -70,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"rnnlab: error: {message}", file=sys.stderr)
         return 2
+    except NonFiniteError as exc:
+        print(f"rnnlab: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("rnnlab: interrupted", file=sys.stderr)
         return 130

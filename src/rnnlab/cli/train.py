@@ -17,6 +17,7 @@ from rnnlab.cli.flags import (
 )
 from rnnlab.tasks.registry import build_task
 from rnnlab.training.config import RunConfig, TrainConfig
+from rnnlab.training.verdict import baseline_verdict
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -94,6 +95,9 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
         f"val {metric} {val[metric]:.4f}{base}; {summary['steps']} steps in "
         f"{summary['wall_time_s']:.1f} s ({summary['stopped']})"
     )
+    verdict = baseline_verdict(summary)
+    if verdict:
+        print(verdict)
     if "note" in summary:
         print(f"note: {summary['note']}")
     print(f"results: {out}/summary.json")

@@ -25,6 +25,13 @@ from rnnlab.models.registry import (
 from rnnlab.models.rnn import RNNConfig
 from rnnlab.models.seq2seq import EncoderDecoder, Seq2SeqState
 from rnnlab.models.sequence import Seq2Vec, Tagger
+from rnnlab.models.transformer import (
+    TransformerConfig,
+    TransformerEncoder,
+    TransformerLM,
+    TransformerState,
+)
+from rnnlab.models.transformer_seq2seq import TransformerSeq2Seq, TransformerSeq2SeqState
 
 __all__ = [
     "AdditiveAttention",
@@ -46,6 +53,12 @@ __all__ = [
     "StateBridge",
     "Tagger",
     "TokenGenerator",
+    "TransformerConfig",
+    "TransformerEncoder",
+    "TransformerLM",
+    "TransformerSeq2Seq",
+    "TransformerSeq2SeqState",
+    "TransformerState",
     "build_model",
     "family_names",
     "make_attention",

@@ -184,6 +184,12 @@ class Task(ABC):
             info["metadata"] = metadata
         return info
 
+    def preview(self, evaluator: Evaluator) -> str | None:
+        """A short human-readable view of what the model does now (a language model's
+        sample), shown and kept (``samples.txt``) at each evaluation during training; by
+        default none."""
+        return None
+
     def evaluate(self, split: str, evaluator: Evaluator) -> dict[str, float]:
         """``loss`` and the task's metrics of a model on ``split`` (``val`` or ``test``):
         by default :meth:`metrics` of the model's outputs over the whole split."""

@@ -47,8 +47,10 @@ from rnnlab.tasks.corpora import (
     text_sha256,
     tinyshakespeare_path,
 )
+from rnnlab.tasks.spec import Evaluator
 from rnnlab.tasks.vocab import CharVocab
 
+PREVIEW_CHARS = 200  # characters of the sample shown at each evaluation during training
 EVAL_STREAMS = 16  # S: evaluation texts are cut into this many contiguous streams
 CORPORA = ("stdlib", "tinyshakespeare", "file")
 TRAIN_STREAM = 20  # task_generator stream id of the per-pass stream offsets
@@ -280,6 +282,13 @@ class CharLMTask(StreamEvaluation):
         if name not in self._tokens:
             raise ValueError(f"unknown split {name!r}; expected val, test or train")
         return self._tokens[name]
+
+    def preview(self, evaluator: Evaluator) -> str | None:
+        """:data:`PREVIEW_CHARS` characters sampled (temperature 1, seed 0) after a newline."""
+        generator = torch.Generator(device=evaluator.device).manual_seed(0)
+        prompt = self.vocab.encode("\n")
+        tokens = evaluator.continuation(prompt, PREVIEW_CHARS, generator=generator)
+        return self.vocab.decode(tokens.tolist())
 
     def encode_text(self, text: str) -> Batch:
         """Any text, encoded with this task's vocabulary, in the layout of :meth:`split`."""

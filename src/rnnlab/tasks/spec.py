@@ -130,3 +130,10 @@ class Evaluator(Protocol):
         """``(N, length)`` tokens generated from ``conditions (N, C)`` (sampled at
         temperature 1 unless ``greedy``)."""
         ...
+
+    def continuation(
+        self, prompt: Tensor, length: int, *, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """``(length,)`` tokens a language model samples (temperature 1) after reading the
+        token ids ``prompt (P,)``, ``P >= 1``."""
+        ...

@@ -5,5 +5,15 @@ from rnnlab.training.config import RunConfig, TrainConfig
 from rnnlab.training.evaluate import evaluate
 from rnnlab.training.loop import train
 from rnnlab.training.run import TrainedRun, load
+from rnnlab.training.verdict import baseline_verdict
 
-__all__ = ["CheckpointError", "RunConfig", "TrainConfig", "TrainedRun", "evaluate", "load", "train"]
+__all__ = [
+    "CheckpointError",
+    "RunConfig",
+    "TrainConfig",
+    "TrainedRun",
+    "baseline_verdict",
+    "evaluate",
+    "load",
+    "train",
+]

@@ -12,6 +12,7 @@ from rnnlab._config import option
 from rnnlab.models.registry import config_from_json, config_to_json
 from rnnlab.models.rnn import RNNConfig
 from rnnlab.tasks.registry import TaskOptions
+from rnnlab.training.numerics import ON_NAN
 from rnnlab.training.scheduled_sampling import SamplingSchedule
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
@@ -38,7 +39,9 @@ class TrainConfig:
         eval_every: evaluate on ``val`` (and checkpoint) every this many steps.
         patience: stop after this many evaluations without improvement (``None``: never).
         max_time: stop training after this many seconds of training (evaluation and data
-            generation excluded).
+            generation excluded: the command ends after one more evaluation of ``val``,
+            and of ``test`` when it is another text; the best weights' ``val`` figures are
+            never measured twice).
         seed: seeds the parameters, the data stream and every RNG.
         device: ``cpu``, ``cuda``, ``cuda:1``, ...
         eval_batch_size: batch size for evaluation.
@@ -60,6 +63,11 @@ class TrainConfig:
         beam_size: encoder-decoders: evaluate with beam search of this width (1: greedy
             decoding); with more than 1 the greedy figures are logged too (``greedy_*``).
         length_penalty: encoder-decoders: ``alpha`` of beam search's GNMT length penalty.
+        on_nan: what a NaN or Inf in the loss or the gradients does (see
+            :mod:`rnnlab.training.numerics`): ``stop`` the run (raising
+            :class:`~rnnlab.training.numerics.NonFiniteError`, nothing non-finite saved) or
+            ``skip`` the step and halve the learning rate.
+        nan_skips: with ``on_nan="skip"``, the most steps skipped before the run stops.
         threads: torch's intra-op CPU threads while training (``None``: one thread on the
             CPU unless ``OMP_NUM_THREADS`` or ``torch.set_num_threads`` chose; see
             :mod:`rnnlab.training.threads`).
@@ -85,7 +93,12 @@ class TrainConfig:
     )
     eval_every: int = option(250, flag="eval-every", help="evaluate on val every this many steps")
     patience: int | None = option(None, flag="patience", help="early stopping, in evaluations")
-    max_time: float | None = option(None, flag="max-time", help="training time budget, seconds")
+    max_time: float | None = option(
+        None,
+        flag="max-time",
+        help="training time budget, seconds; evaluations come on top (one per --eval-every, "
+        "one when the budget ends, test when it is not val: charlm --max-time 60 ends in 75 s)",
+    )
     seed: int = option(0, flag="seed", help="seeds parameters, data and every RNG", type=int)
     device: str = option("cpu", flag="device", help="cpu, cuda, cuda:1, ...")
     eval_batch_size: int = option(500, flag="eval-batch-size", help="batch size of evaluation")
@@ -131,6 +144,16 @@ class TrainConfig:
     bf16: bool = option(
         False, flag="bf16", help="train under bfloat16 autocast (weights and evaluation float32)"
     )
+    on_nan: str = option(
+        "stop",
+        flag="on-nan",
+        help="a NaN/Inf loss or gradient: stop the run (exit 1) or skip the step and halve "
+        "the learning rate",
+        choices=ON_NAN,
+    )
+    nan_skips: int = option(
+        3, flag="nan-skips", help="--on-nan skip: skip at most this many steps, then stop"
+    )
     threads: int | None = option(
         None,
         flag="threads",
@@ -147,6 +170,9 @@ class TrainConfig:
             raise ValueError(
                 f"unknown schedule {self.schedule!r}; expected one of {', '.join(SCHEDULES)}"
             )
+        if self.on_nan not in ON_NAN:
+            raise ValueError(f"unknown on_nan {self.on_nan!r}; expected one of {', '.join(ON_NAN)}")
+        check_positive("nan_skips", self.nan_skips)
         if self.threads is not None:
             check_positive("threads", self.threads)
         for name in ("steps", "batch_size", "eval_every", "eval_batch_size", "beam_size"):

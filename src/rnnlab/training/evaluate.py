@@ -17,9 +17,12 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from rnnlab._tree import map_state
+from rnnlab.cells.base import decoding
 from rnnlab.decoding.conditional import ConditionalModel, generate
+from rnnlab.decoding.sampling import sample
 from rnnlab.decoding.seq2seq import decode_sources
-from rnnlab.tasks.base import Task, batch_length, batch_rows, batch_to
+from rnnlab.models.base import TokenGenerator
+from rnnlab.tasks.base import Batch, Task, batch_length, batch_rows, batch_to
 
 
 class ModelEvaluator:
@@ -107,6 +110,22 @@ class ModelEvaluator:
             greedy_decoding=greedy,
             generator=generator,
         )
+
+    def continuation(
+        self, prompt: Tensor, length: int, *, generator: torch.Generator | None = None
+    ) -> Tensor:
+        model = self.model
+        if not isinstance(model, TokenGenerator):
+            raise ValueError(
+                f"continuing a text needs a language model with step(tokens, state), got "
+                f"{type(model).__name__}"
+            )
+        ids = prompt.to(self.device).unsqueeze(0)  # (1, P)
+        with evaluating(self.model), decoding(self.model):
+            _, state = model.teacher_tokens(Batch(ids))  # the state before the prompt
+            if ids.shape[1] > 1:  # read the prompt but its last token, which starts sampling
+                _, state = self.model(Batch(ids[:, :-1]), state)
+            return sample(model.step, state, ids[:, -1], length, generator=generator)[0]
 
 
 @contextmanager

@@ -30,7 +30,8 @@ from rnnlab.models.registry import build_model
 from rnnlab.tasks.base import Task, batch_to
 from rnnlab.tasks.registry import build_task
 from rnnlab.training.config import RunConfig
-from rnnlab.training.evaluate import evaluate
+from rnnlab.training.evaluate import ModelEvaluator, evaluate
+from rnnlab.training.numerics import NonFiniteError, step_fault, weights_fault
 from rnnlab.training.objectives import autocast, make_objective
 from rnnlab.training.optim import make_optimizer, run_progress, set_learning_rate
 from rnnlab.training.rng import rng_state, seed_everything, set_rng_state
@@ -46,9 +47,12 @@ class Progress:
     train_time_s: float = 0.0
     best: float | None = None
     best_step: int = -1
+    best_metrics: dict[str, float] | None = None  # val metrics of the best weights
     evals_since_best: int = 0
     n_clipped: int = 0
     grad_norms: list[float] = field(default_factory=list)  # pre-clip global norm per step
+    skipped_steps: int = 0  # steps dropped by --on-nan skip
+    lr_scale: float = 1.0  # halved by each skipped step
 
 
 def train(
@@ -65,6 +69,11 @@ def train(
     same batches it would have seen without the interruption (a streaming task's carried
     state starts afresh at the resumed step). ``task`` may be passed when already built
     (data generation is never counted in ``max_time``).
+
+    A NaN or Inf in a step's loss or gradients, or in the weights at an evaluation, raises
+    :class:`~rnnlab.training.numerics.NonFiniteError` naming the step (after writing a
+    ``summary.json`` that says so; no non-finite checkpoint is ever written), unless
+    ``config.train.on_nan`` is ``"skip"`` (see :mod:`rnnlab.training.numerics`).
     """
     device = torch.device(config.train.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -94,7 +103,7 @@ def _train(
         saved = folder.load_checkpoint(model)
         optimizer.load_state_dict(saved["optimizer"])
         set_rng_state(saved["rng"])
-        done = Progress(**{k: saved[k] for k in asdict(done)})
+        done = Progress(**{k: saved[k] for k in asdict(done) if k in saved})
         objective.load_extra_state(saved)
     record = {**config.to_dict(), "task_info": task.info(), "plugins": loaded_plugins()}
     record["threads"] = threads
@@ -110,11 +119,18 @@ def _train(
         progress=progress and folder.main,
     )
 
+    def check_weights() -> None:
+        fault = weights_fault(model, done.step)
+        if fault is not None:
+            raise NonFiniteError(fault)
+
     def checkpoint() -> None:
+        check_weights()
         state = {**asdict(done), "optimizer": optimizer.state_dict(), "rng": rng_state()}
         folder.save_checkpoint(model, {**state, **objective.extra_state(), "clip": cfg.clip})
 
     def validate() -> float:
+        check_weights()
         metrics = measure("val")
         folder.log(
             {"step": done.step, "split": "val", **metrics, "train_time_s": done.train_time_s}
@@ -122,10 +138,22 @@ def _train(
         value = metrics[task.main_metric]
         if _better(value, done.best, task.higher_is_better):
             done.best, done.best_step, done.evals_since_best = value, done.step, 0
+            done.best_metrics = metrics
             folder.save_best(model)
         else:
             done.evals_since_best += 1
         return float(value)
+
+    previewer = ModelEvaluator(model, device=str(device))
+
+    def show_preview(value: float) -> None:
+        """The task's view of the model now (a language model's sample), shown and kept."""
+        text = task.preview(previewer)
+        if text is not None:
+            folder.add_sample(done.step, text)
+            if progress and folder.main:
+                head = f"--- step {done.step}, val {task.main_metric} {value:.4f}: sample ---"
+                bar.write(f"{head}\n{text}")
 
     hooks: list[Callable[[float], None]] = [
         hook for m in model.modules() if callable(hook := getattr(m, "on_progress", None))
@@ -134,70 +162,87 @@ def _train(
     carry: Any = None  # the state streaming tasks carry across batches
     stopped, last_eval, start_step = "steps", done.step, done.step
     bar = tqdm(total=cfg.steps, initial=done.step, disable=not (progress and folder.main))
-    set_learning_rate(optimizer, cfg, done.step, done.train_time_s)
+    set_learning_rate(optimizer, cfg, done.step, done.train_time_s, done.lr_scale)
     model.train()
-    while done.step < cfg.steps:
-        if cfg.max_time is not None and done.train_time_s >= cfg.max_time:
-            stopped = "max_time"
-            break
-        tick = time.perf_counter()
-        for hook in hooks:
-            hook(run_progress(done.step, done.train_time_s, cfg))
-        batch = batch_to(task.train_batch(done.step, cfg.batch_size), device)
-        if task.stateful and task.resets_state(done.step, cfg.batch_size):
-            carry = None
-        with autocast(device, cfg.bf16):
-            result = objective(batch, carry if task.stateful else None, done.step)
-        if task.stateful:  # truncated BPTT: carry the state in float32, its graph cut
-            carry = map_state(
-                lambda t: t.float() if t.dtype == torch.bfloat16 else t, detach_state(result.state)
-            )
-        optimizer.zero_grad(set_to_none=True)
-        result.total.backward()
-        grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), cfg.clip or math.inf))
-        optimizer.step()
-        done.step += 1
-        done.train_time_s += time.perf_counter() - tick
-        set_learning_rate(optimizer, cfg, done.step, done.train_time_s)
-
-        loss = float(result.loss.detach())
-        clipped = cfg.clip is not None and grad_norm > cfg.clip
-        done.n_clipped += int(clipped)
-        done.grad_norms.append(grad_norm)
-        window.add(loss, grad_norm, clipped)
-        bar.update(1)
-        if done.step % 10 == 0 or done.step == cfg.steps:
-            bar.set_postfix(loss=f"{loss:.4f}", gnorm=f"{grad_norm:.2f}")
-        if not math.isfinite(loss):
-            stopped = "diverged"
-            break
-        if done.step % cfg.eval_every == 0 or done.step == cfg.steps:
-            lr = optimizer.param_groups[0]["lr"]
-            train_line = {**window.pop(), "lr": lr, **objective.stats(done.step)}
-            folder.log(
-                {
-                    "step": done.step,
-                    "split": "train",
-                    **train_line,
-                    "train_time_s": done.train_time_s,
-                }
-            )
-            value = validate()
-            last_eval = done.step
-            checkpoint()
-            bar.set_description(f"val {task.main_metric} {value:.4f}")
-            if cfg.patience is not None and done.evals_since_best >= cfg.patience:
-                stopped = "early_stopping"
+    try:
+        while done.step < cfg.steps:
+            if cfg.max_time is not None and done.train_time_s >= cfg.max_time:
+                stopped = "max_time"
                 break
+            tick = time.perf_counter()
+            for hook in hooks:
+                hook(run_progress(done.step, done.train_time_s, cfg))
+            batch = batch_to(task.train_batch(done.step, cfg.batch_size), device)
+            if task.stateful and task.resets_state(done.step, cfg.batch_size):
+                carry = None
+            with autocast(device, cfg.bf16):
+                result = objective(batch, carry if task.stateful else None, done.step)
+            if task.stateful:  # truncated BPTT: carry the state in float32, its graph cut
+                carry = map_state(
+                    lambda t: t.float() if t.dtype == torch.bfloat16 else t,
+                    detach_state(result.state),
+                )
+            optimizer.zero_grad(set_to_none=True)
+            result.total.backward()
+            grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), cfg.clip or math.inf))
+            loss = float(result.loss.detach())
+            fault = step_fault(done.step + 1, loss, float(result.total.detach()), grad_norm)
+            if fault is not None:
+                optimizer.zero_grad(set_to_none=True)
+                if cfg.on_nan != "skip" or done.skipped_steps >= cfg.nan_skips:
+                    raise NonFiniteError(fault)
+                check_weights()  # non-finite weights cannot be skipped past
+                done.skipped_steps += 1
+                done.lr_scale /= 2
+                carry = None
+                window.skipped += 1
+            else:
+                optimizer.step()
+            done.step += 1
+            done.train_time_s += time.perf_counter() - tick
+            set_learning_rate(optimizer, cfg, done.step, done.train_time_s, done.lr_scale)
+
+            clipped = cfg.clip is not None and grad_norm > cfg.clip
+            done.n_clipped += int(clipped)
+            done.grad_norms.append(grad_norm)
+            if fault is None:
+                window.add(loss, grad_norm, clipped)
+            bar.update(1)
+            if done.step % 10 == 0 or done.step == cfg.steps:
+                bar.set_postfix(loss=f"{loss:.4f}", gnorm=f"{grad_norm:.2f}")
+            if done.step % cfg.eval_every == 0 or done.step == cfg.steps:
+                lr = optimizer.param_groups[0]["lr"]
+                train_line = {**window.pop(), "lr": lr, **objective.stats(done.step)}
+                folder.log(
+                    {
+                        "step": done.step,
+                        "split": "train",
+                        **train_line,
+                        "train_time_s": done.train_time_s,
+                    }
+                )
+                value = validate()
+                last_eval = done.step
+                show_preview(value)
+                checkpoint()
+                bar.set_description(f"val {task.main_metric} {value:.4f}")
+                if cfg.patience is not None and done.evals_since_best >= cfg.patience:
+                    stopped = "early_stopping"
+                    break
+        if done.best_step < 0 or (
+            stopped == "max_time" and done.step > start_step and last_eval < done.step
+        ):
+            validate()  # the time budget ran out between evaluations: the last weights count
+        checkpoint()
+    except NonFiniteError as exc:
+        bar.close()
+        _record_fault(folder, config, done, str(exc))
+        raise
     bar.close()
-    if done.best_step < 0 or (
-        stopped == "max_time" and done.step > start_step and last_eval < done.step
-    ):
-        validate()  # the time budget ran out between evaluations: the last weights count too
-    checkpoint()
 
     folder.load_best(model)
-    final = {"val": measure("val")}
+    # the best weights' val metrics were measured when they were saved: not measured again
+    final = {"val": done.best_metrics or measure("val")}
     final["test"] = final["val"] if task.test_is_val else measure("test")
     folder.log({"step": done.best_step, "split": "test", **final["test"]})
     folder.close()
@@ -211,6 +256,7 @@ def _train(
         "wall_time_s": round(done.train_time_s, 3),
         "main_metric": task.main_metric,
         "baseline": task.baseline,
+        "higher_is_better": task.higher_is_better,
         "metrics": final,
         "clipped_fraction": done.n_clipped / max(1, done.step),
         "device": str(device),
@@ -228,7 +274,7 @@ class _Window:
 
     def __init__(self) -> None:
         self.loss = self.grad_norm = self.grad_max = 0.0
-        self.n = self.clipped = 0
+        self.n = self.clipped = self.skipped = 0
 
     def add(self, loss: float, grad_norm: float, clipped: bool) -> None:
         self.loss += loss
@@ -244,9 +290,28 @@ class _Window:
             "grad_norm": self.grad_norm / n,
             "grad_norm_max": self.grad_max,
             "clipped_fraction": self.clipped / n,
+            **({"skipped_steps": self.skipped} if self.skipped else {}),
         }
         self.__init__()  # type: ignore[misc]
         return figures
+
+
+def _record_fault(folder: RunFolder, config: RunConfig, done: Progress, fault: str) -> None:
+    """``summary.json`` of a run stopped by a numerical fault (nothing else is written: the
+    folder keeps its last finite checkpoint)."""
+    folder.close()
+    folder.write_summary(
+        {
+            "task": config.task,
+            "model": getattr(config.model, "name", type(config.model).__name__),
+            "steps": done.step,
+            "best_step": done.best_step,
+            "stopped": "diverged",
+            "fault": fault,
+            "skipped_steps": done.skipped_steps,
+            "metrics": None,
+        }
+    )
 
 
 def _better(value: float, best: float | None, higher_is_better: bool) -> bool:

@@ -82,13 +82,18 @@ def lr_factor(step: int, cfg: TrainConfig, time_fraction: float = 0.0) -> float:
 
 
 def set_learning_rate(
-    optimizer: torch.optim.Optimizer, cfg: TrainConfig, step: int, train_time: float
+    optimizer: torch.optim.Optimizer,
+    cfg: TrainConfig,
+    step: int,
+    train_time: float,
+    scale: float = 1.0,
 ) -> None:
     """Set every group's rate for training step ``step`` (0-based) after ``train_time``
-    seconds: its peak rate times :func:`lr_factor`. A function of the step and the time
-    only, so a resumed run continues the same schedule."""
+    seconds: its peak rate times :func:`lr_factor` times ``scale`` (halved by each step
+    ``--on-nan skip`` skips). A function of the step, the time and the scale only, so a
+    resumed run continues the same schedule."""
     tau = train_time / cfg.max_time if cfg.max_time is not None else 0.0
-    factor = lr_factor(step, cfg, tau)
+    factor = lr_factor(step, cfg, tau) * scale
     for group in optimizer.param_groups:
         # a trainer.pt written before peak_lr existed has LambdaLR's initial_lr instead
         peak = group.setdefault("peak_lr", group.get("initial_lr", group["lr"]))

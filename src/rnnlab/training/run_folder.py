@@ -20,7 +20,6 @@ Only rank 0 writes (``RANK`` environment variable); the other ranks wait at a ba
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rnnlab._io import read_json, write_json
+from rnnlab._io import json_line, read_json, write_json
 from rnnlab.training.checkpoint import (
     load_trainer_state,
     load_weights,
@@ -68,6 +67,7 @@ class RunFolder:
             self.path.mkdir(parents=True, exist_ok=True)
             if not resume:
                 (self.path / "metrics.jsonl").unlink(missing_ok=True)
+                (self.path / "samples.txt").unlink(missing_ok=True)
             write_json(self.path / "config.json", record)
             self._writer = _tensorboard(self.path)
         barrier()
@@ -77,11 +77,17 @@ class RunFolder:
         if not self.main:
             return
         with open(self.path / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json_line(record) + "\n")
         if self._writer is not None:
             for key, value in record.items():
                 if key not in ("step", "split") and isinstance(value, (int, float)):
                     self._writer.add_scalar(f"{record['split']}/{key}", value, record["step"])
+
+    def add_sample(self, step: int, text: str) -> None:
+        """Append the task's preview of the model at ``step`` to ``samples.txt``."""
+        if self.main:
+            with open(self.path / "samples.txt", "a", encoding="utf-8") as f:
+                f.write(f"--- step {step} ---\n{text}\n")
 
     def save_best(self, model: nn.Module) -> None:
         if self.main:

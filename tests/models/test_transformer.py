@@ -1,0 +1,216 @@
+"""The transformer family: the key/value cache equals full recomputation for every
+position scheme and for the encoder-decoder; decoding with and without the cache; the
+cache past max_length; padding; the command line (train, sample, translate)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from rnnlab._tree import select_rows
+from rnnlab.attention import POSITIONS
+from rnnlab.cli import main
+from rnnlab.decoding import beam_search, greedy
+from rnnlab.models import (
+    TransformerConfig,
+    TransformerEncoder,
+    TransformerLM,
+    TransformerSeq2Seq,
+    build_model,
+)
+from rnnlab.tasks.base import IGNORE_INDEX, Batch
+from rnnlab.tasks.seq2seq import collate
+from rnnlab.tasks.spec import TaskSpec
+
+V = 11
+ATOL = dict(rtol=0.0, atol=1e-5)
+
+
+def make_lm(positions: str, max_length: int = 64, **options: Any) -> TransformerLM:
+    torch.manual_seed(0)
+    config = TransformerConfig(
+        num_layers=2, num_heads=2, hidden_size=16, positions=positions, max_length=max_length
+    )
+    config = TransformerConfig(**{**config.__dict__, **options})
+    model = build_model(config, TaskSpec("lm", V, V))
+    assert isinstance(model, TransformerLM)
+    return model.eval()
+
+
+@pytest.mark.parametrize("positions", POSITIONS)
+def test_cached_incremental_logits_equal_full_recomputation(positions: str) -> None:
+    """Prefill 13 tokens in one pass, then one token at a time: the logits at every
+    position equal a full pass over the whole sequence (float32, eval mode)."""
+    lm = make_lm(positions)
+    x = torch.randint(V, (3, 29), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        full, _ = lm(Batch(x))
+        prefix, state = lm(Batch(x[:, :13]))
+        steps = []
+        for t in range(13, 29):
+            logits, state = lm.step(x[:, t], state)
+            steps.append(logits)
+    torch.testing.assert_close(prefix, full[:, :13], **ATOL)
+    torch.testing.assert_close(torch.stack(steps, 1), full[:, 13:], **ATOL)
+    assert state.layers[0].keys.shape == (3, 2, 29, 8) and state.position.tolist() == [29] * 3
+
+
+def recompute_step(lm: TransformerLM) -> Any:
+    """A step function without a cache: its state is the whole prefix, read again at
+    every step."""
+
+    def step(token: torch.Tensor, prefix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        prefix = torch.cat([prefix, token[:, None]], 1)
+        logits, _ = lm(Batch(prefix))
+        return logits[:, -1], prefix
+
+    return step
+
+
+@pytest.mark.parametrize("positions", ["rotary", "learned"])
+def test_greedy_is_the_same_with_and_without_the_cache(positions: str) -> None:
+    lm = make_lm(positions)
+    start = torch.tensor([1, 4, 7])
+    with torch.no_grad():
+        cached = greedy(lm.step, lm.initial_state(3), start, 20)
+        recomputed = greedy(recompute_step(lm), torch.zeros(3, 0, dtype=torch.long), start, 20)
+        beam = beam_search(lm.step, lm.initial_state(3), start, 1, 20, None, length_penalty=0.0)
+        wide = beam_search(lm.step, lm.initial_state(3), start, 4, 20, None, length_penalty=0.0)
+    assert torch.equal(cached, recomputed)
+    assert torch.equal(beam.tokens[:, 0], cached)
+    assert bool((wide.log_probs[:, 0] >= beam.log_probs[:, 0] - 1e-5).all())
+
+
+def test_the_cache_past_max_length() -> None:
+    """Relative positions slide (the cache keeps max_length positions, positions go on);
+    absolute ones start a stream afresh, and refuse to generate past the window."""
+    x = torch.randint(V, (2, 6))
+    rotary = make_lm("rotary", max_length=8)
+    with torch.no_grad():
+        _, state = rotary(Batch(x))
+        _, state = rotary(Batch(x), state)  # 12 > 8: keeps the last 2 before the new 6
+        assert state.layers[0].keys.shape[2] == 8 and int(state.position[0]) == 12
+        for _ in range(3):
+            _, state = rotary.step(x[:, 0], state)
+        assert state.layers[0].keys.shape[2] == 8 and int(state.position[0]) == 15
+    learned = make_lm("learned", max_length=8)
+    with torch.no_grad():
+        first, state = learned(Batch(x))
+        again, state = learned(Batch(x), state)  # a fresh context at position 0
+        torch.testing.assert_close(again, first)
+        assert int(state.position[0]) == 6
+        state = learned.step(x[:, 0], learned.step(x[:, 0], state)[1])[1]
+        with pytest.raises(ValueError, match="cache is full at max_length=8"):
+            learned.step(x[:, 0], state)
+    with pytest.raises(ValueError, match="more than max_length=8"):
+        rotary(Batch(torch.randint(V, (1, 9))))
+
+
+def test_tied_weights_share_the_embedding() -> None:
+    tied, untied = make_lm("rotary"), make_lm("rotary", tie_weights=False)
+    assert untied.head.weight is not None and tied.head.weight is None
+    n_tied = sum(p.numel() for p in tied.parameters())
+    assert sum(p.numel() for p in untied.parameters()) == n_tied + V * 16
+    x = torch.randint(V, (1, 5))
+    h = tied.stack(tied.embedding(x))[0]
+    torch.testing.assert_close(tied(Batch(x))[0], h @ tied.embedding.weight.T + tied.head.bias)
+
+
+@pytest.mark.parametrize("pre_norm", [True, False])
+def test_encoder_padding_does_not_change_real_positions(pre_norm: bool) -> None:
+    torch.manual_seed(0)
+    config = TransformerConfig(num_layers=2, num_heads=2, hidden_size=8, pre_norm=pre_norm)
+    tagger = TransformerEncoder(3, 4, config, per_step=True).eval()
+    classifier = TransformerEncoder(3, 4, config, per_step=False).eval()
+    x = torch.randn(2, 6, 3)
+    lengths = torch.tensor([4, 6])
+    garbage = x.clone()
+    garbage[0, 4:] = 50.0
+    for model in (tagger, classifier):
+        out, _ = model(Batch(x, None, lengths))
+        out2, _ = model(Batch(garbage, None, lengths))
+        if model is tagger:
+            torch.testing.assert_close(out2[0, :4], out[0, :4])
+        else:
+            torch.testing.assert_close(out2, out)
+        unmasked, _ = model(Batch(garbage))
+        assert not torch.allclose(unmasked[0], out[0])  # the mask is what keeps it out
+
+
+def make_seq2seq() -> TransformerSeq2Seq:
+    torch.manual_seed(0)
+    config = TransformerConfig(num_layers=2, num_heads=2, hidden_size=16, positions="alibi")
+    return TransformerSeq2Seq(13, 12, config).eval()
+
+
+def test_encoder_decoder_cache_equals_full_recomputation() -> None:
+    model = make_seq2seq()
+    g = torch.Generator().manual_seed(3)
+    sources = [torch.randint(4, 13, (n,), generator=g).tolist() for n in (5, 2, 7)]
+    targets = [torch.randint(4, 12, (n,), generator=g).tolist() for n in (6, 6, 6)]
+    batch = collate(sources, targets)
+    with torch.no_grad():
+        full, _ = model(batch)
+        tokens, state = model.teacher_tokens(batch)
+        steps = []
+        for token in tokens.unbind(1):
+            logits, state = model.step(token, state)
+            steps.append(logits)
+    real = batch.y != IGNORE_INDEX
+    torch.testing.assert_close(torch.stack(steps, 1)[real], full[real], **ATOL)
+
+
+def test_beam_rows_share_the_memory_or_gather_it() -> None:
+    """Beams grouped by sentence read the memory without copying it; rows in any other
+    order gather it: both give the logits of each row decoded alone."""
+    model = make_seq2seq()
+    src = torch.randint(4, 13, (2, 5))
+    lengths = torch.tensor([5, 3])
+    with torch.no_grad():
+        state = model.encode(src, lengths)
+        alone = [
+            model.step(torch.tensor([1]), select_rows(state, torch.tensor([b])))[0] for b in (0, 1)
+        ]
+        grouped = model.step(
+            torch.ones(6, dtype=torch.long), select_rows(state, torch.tensor([0, 0, 0, 1, 1, 1]))
+        )[0]
+        shuffled = model.step(
+            torch.ones(3, dtype=torch.long), select_rows(state, torch.tensor([1, 0, 1]))
+        )[0]
+        out = beam_search(model.step, state, torch.ones(2, dtype=torch.long), 3, 6, 2)
+    torch.testing.assert_close(grouped, torch.cat([alone[0]] * 3 + [alone[1]] * 3), **ATOL)
+    torch.testing.assert_close(shuffled, torch.cat([alone[1], alone[0], alone[1]]), **ATOL)
+    assert out.tokens.shape[:2] == (2, 3)
+
+
+def test_train_sample_and_translate_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"the cat {i % 7} sat on the mat.\n" for i in range(200)))
+    small = ["--model", "transformer", "--layers", "1", "--heads", "2", "--hidden", "16"]
+    common = ["--steps", "3", "--eval-every", "3", "--batch-size", "4", "--quiet"]
+    lm_run = str(tmp_path / "lm")
+    argv = ["train", "charlm", "--data", str(corpus), "--T", "16", *small, *common]
+    assert main([*argv, "--positions", "learned", "--max-length", "40", "--out", lm_run]) == 0
+    config = json.loads((tmp_path / "lm" / "config.json").read_text())
+    assert config["model"]["family"] == "transformer"
+    assert config["model"]["positions"] == "learned" and config["model"]["num_heads"] == 2
+    capsys.readouterr()
+    assert main(["sample", lm_run, "--prompt", "the cat ", "--length", "30"]) == 0
+    assert capsys.readouterr().out.startswith("the cat ")
+    assert main(["sample", lm_run, "--prompt", "the cat ", "--length", "40"]) != 0
+    assert "cache is full at max_length=40" in capsys.readouterr().err
+    # scheduled sampling steps the model token by token, with gradients, through the cache
+    # carried across batches (rotary: it slides past max_length = 40 at the third batch)
+    ss = ["--scheduled-sampling", "linear", "--ss-k", "0.5", "--max-length", "40"]
+    assert main([*argv, *ss, "--out", str(tmp_path / "ss")]) == 0
+    s2s_run = str(tmp_path / "s2s")
+    assert main(["train", "reverse", "--T", "4", *small, *common, "--out", s2s_run]) == 0
+    capsys.readouterr()
+    assert main(["translate", s2s_run, "a b c", "--beam", "2"]) == 0
+    assert capsys.readouterr().out.count("\n") == 1  # one line (3 steps: maybe empty)
