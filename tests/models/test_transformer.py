@@ -214,3 +214,25 @@ def test_train_sample_and_translate_from_the_command_line(
     capsys.readouterr()
     assert main(["translate", s2s_run, "a b c", "--beam", "2"]) == 0
     assert capsys.readouterr().out.count("\n") == 1  # one line (3 steps: maybe empty)
+
+
+def test_preview_during_training_stays_within_an_absolute_context(tmp_path: Path) -> None:
+    """A language model whose learned positions end at max_length samples at most that many
+    positions in the preview (a relative scheme slides and gives the whole preview)."""
+    import rnnlab
+    from rnnlab.models.transformer import TransformerConfig
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"the cat {i % 7} sat on the mat.\n" for i in range(200)))
+    for positions, expected in (("learned", 40 - 1), ("rotary", 200)):
+        config = rnnlab.RunConfig(
+            "charlm",
+            rnnlab.TaskOptions(data=str(corpus), T=16),
+            TransformerConfig(
+                num_layers=1, num_heads=2, hidden_size=16, positions=positions, max_length=40
+            ),
+            rnnlab.TrainConfig(steps=2, eval_every=2, batch_size=4),
+        )
+        rnnlab.train(config, tmp_path / positions, progress=False)
+        kept = (tmp_path / positions / "samples.txt").read_text(encoding="utf-8")
+        assert len(kept.split("\n", 1)[1]) == expected + 1  # the sample and its newline

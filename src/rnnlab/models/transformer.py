@@ -174,6 +174,13 @@ class TransformerLM(nn.Module):
             self.head.register_parameter("weight", None)
         init_weights_(self, config.num_layers)
 
+    @property
+    def generation_limit(self) -> int | None:
+        """The most positions one generation can reach (prompt included): ``max_length``
+        with absolute positions, unbounded (``None``) with relative ones, whose cache
+        slides."""
+        return None if self.positions in RELATIVE else self.max_length
+
     def _logits(self, h: Tensor) -> Tensor:
         if self.tie_weights:
             return F.linear(h, self.embedding.weight[: self.output_size], self.head.bias)

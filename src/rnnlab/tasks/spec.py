@@ -135,5 +135,6 @@ class Evaluator(Protocol):
         self, prompt: Tensor, length: int, *, generator: torch.Generator | None = None
     ) -> Tensor:
         """``(length,)`` tokens a language model samples (temperature 1) after reading the
-        token ids ``prompt (P,)``, ``P >= 1``."""
+        token ids ``prompt (P,)``, ``P >= 1``; fewer when the model has a
+        ``generation_limit`` (a context of absolute positions) that ``P + length`` passes."""
         ...

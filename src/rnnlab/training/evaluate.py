@@ -121,6 +121,11 @@ class ModelEvaluator:
                 f"{type(model).__name__}"
             )
         ids = prompt.to(self.device).unsqueeze(0)  # (1, P)
+        limit = getattr(model, "generation_limit", None)  # a context that cannot slide
+        if limit is not None:
+            length = min(length, limit - ids.shape[1])
+            if length < 1:
+                return torch.zeros(0, dtype=torch.long, device=self.device)
         with evaluating(self.model), decoding(self.model):
             _, state = model.teacher_tokens(Batch(ids))  # the state before the prompt
             if ids.shape[1] > 1:  # read the prompt but its last token, which starts sampling
