@@ -13,7 +13,10 @@ from rnnlab.bench.beam import multi30k_sources
 
 
 def test_quick_lstm_benchmarks_report_their_fields() -> None:
-    results = run_benchmarks(select="lstm", repeats=1, quick=True)
+    # (``select="lstm"`` would also pick the minLSTM scan benchmarks)
+    results = [
+        r for r in run_benchmarks(select="vs_torch", repeats=1, quick=True) if "lstm" in r.name
+    ]
     assert [r.name for r in results] == ["lstm_generic_vs_torch", "lstm_fast_vs_torch"]
     for r in results:
         assert isinstance(r, BenchResult)
@@ -45,6 +48,12 @@ def test_names_and_selection() -> None:
         "transformer_lm_step_vs_plain",
         "memn2n_step_vs_plain",
         "ntm_step_vs_controller",
+        *(
+            f"scan_{cell}_{size}"
+            for cell in ("mingru", "minlstm", "lru", "s6", "deltanet")
+            for size in ("4x64x4096", "16x256x1024")
+            if (cell, size) != ("deltanet", "16x256x1024")
+        ),
     ]
     assert list(BENCHMARKS) == benchmark_names()  # one table, in running order
     with pytest.raises(ValueError, match="'nope'"):
@@ -117,3 +126,22 @@ def test_quick_transformer_benchmarks() -> None:
     assert cache.config["tokens"] == 12 and cache.config["tokens_per_s_cached"] > 0
     assert step.name == "transformer_lm_step_vs_plain" and step.ratio > 0
     assert step.config["tokens_per_s_ratio"] == pytest.approx(1 / step.ratio)
+
+
+def test_quick_scan_benchmarks_and_calibration(tmp_path: Path) -> None:
+    from rnnlab.bench.scan import calibrate
+    from rnnlab.cells.scan_table import read_table
+
+    results = run_benchmarks(select="scan_mingru", repeats=1, quick=True)
+    assert [r.name for r in results] == ["scan_mingru_4x64x4096", "scan_mingru_16x256x1024"]
+    assert all("step loop" in r.denominator and r.ratio > 0 for r in results)
+    rows, path = calibrate(repeats=1, quick=True, folder=tmp_path)
+    table = read_table(path)
+    assert len(table) == 2 and {r.method for r in table} <= {
+        "loop",
+        "chunked",
+        "tree",
+        "associative",
+    }
+    chosen = [r for r in rows if r["chosen"]]
+    assert [(r["T"], r["form"]) for r in chosen] == [(t.T, t.method) for t in table]

@@ -84,6 +84,8 @@ RECIPES: dict[str, Callable[[Files, str], TaskOptions]] = {
     ),
     "data": lambda f, variant: TaskOptions(data=str(f.tmp / f"{variant}.npz")),
     "babi": lambda f, _: TaskOptions(data=f.shared_file("babi"), task_id="2"),
+    "selective-copy": lambda f, _: TaskOptions(T=24, extras={"tokens": 4, "vocab": 6}),
+    "mqar": lambda f, _: TaskOptions(T=24, extras={"pairs": 4, "vocab": 16}),
 }
 # tasks with a batch type of their own, and the model family that reads it (the others get
 # a small GRU)

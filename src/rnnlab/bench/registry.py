@@ -9,6 +9,7 @@ from rnnlab.bench.charlm import CHARLM_BENCH, run_charlm_step
 from rnnlab.bench.memn2n import MEMN2N_BENCH, run_memn2n_step
 from rnnlab.bench.ntm import NTM_BENCH, run_ntm
 from rnnlab.bench.sampling import SAMPLING_BENCH, run_sampling
+from rnnlab.bench.scan import run_scan_cell, scan_bench_names
 from rnnlab.bench.seq2seq import TRAIN_BENCH, train_benchmark
 from rnnlab.bench.structured import CLOCKWORK_BENCH, URNN_BENCH, run_structured
 from rnnlab.bench.timing import BenchFn, BenchResult, BenchSettings
@@ -25,6 +26,10 @@ def _vs_torch(name: str) -> BenchFn:
     return lambda s: run_vs_torch(name, QUICK_SIZES if s.quick else DEFAULT_SIZES, s.repeats)
 
 
+def _scan_cell(name: str) -> BenchFn:
+    return lambda s: run_scan_cell(name, s.quick, s.repeats)
+
+
 # name -> benchmark, in the order `rnnlab bench` runs them (`--select` filters the names)
 BENCHMARKS: dict[str, BenchFn] = {
     **{name: _vs_torch(name) for name in VS_TORCH_BENCHES},
@@ -38,6 +43,8 @@ BENCHMARKS: dict[str, BenchFn] = {
     TRAIN_STEP_BENCH: lambda s: run_train_step(s.quick, s.repeats),
     MEMN2N_BENCH: lambda s: run_memn2n_step(s.quick, s.repeats),
     NTM_BENCH: lambda s: run_ntm(s.quick, s.repeats),
+    # scan cells: the dispatched scan against the same cell's step loop (issue 15)
+    **{name: _scan_cell(name) for name in scan_bench_names()},
 }
 
 

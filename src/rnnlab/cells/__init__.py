@@ -17,17 +17,24 @@ from rnnlab.cells.cell_wrapper import CellWrapper
 from rnnlab.cells.clockwork import ClockworkCell, ClockworkState
 from rnnlab.cells.deep_transition import DeepTransitionCell, DeepTransitionState
 from rnnlab.cells.delay import DelayCell, DelayState
+from rnnlab.cells.deltanet import DeltaNetCell, DeltaNetState
 from rnnlab.cells.elman import ElmanCell, ElmanState
 from rnnlab.cells.exprnn import ExpRNNCell, ExpRNNState
 from rnnlab.cells.fullurnn import FullURNNCell, FullURNNState
 from rnnlab.cells.gru import GRUCell, GRUState
 from rnnlab.cells.hmrnn import HMRNNCell, HMRNNState
 from rnnlab.cells.layernorm import LayerNormGRUCell, LayerNormLSTMCell
+from rnnlab.cells.linear_scan import linear_scan, log_linear_scan
+from rnnlab.cells.lru import LRUCell
 from rnnlab.cells.lstm import LSTMCell, LSTMState
+from rnnlab.cells.mamba import MambaCell, MambaState
+from rnnlab.cells.minimal import MinGRUCell, MinLSTMCell
 from rnnlab.cells.mlstm import MLSTMCell
 from rnnlab.cells.mrnn import MRNNCell, MRNNState
 from rnnlab.cells.multiplicative_integration import MIElmanCell, MIGRUCell, MILSTMCell
 from rnnlab.cells.registry import CellEntry, cell_entry, cell_names, make_cell, register_cell
+from rnnlab.cells.s6 import S6Cell
+from rnnlab.cells.scan_cell import LinearScanCell, ScanState
 from rnnlab.cells.urnn import URNNCell, URNNState
 from rnnlab.cells.variational_dropout import VariationalDropout
 from rnnlab.cells.zoneout import Zoneout
@@ -44,6 +51,8 @@ __all__ = [
     "DeepTransitionState",
     "DelayCell",
     "DelayState",
+    "DeltaNetCell",
+    "DeltaNetState",
     "ElmanCell",
     "ElmanState",
     "ExpRNNCell",
@@ -54,16 +63,24 @@ __all__ = [
     "GRUState",
     "HMRNNCell",
     "HMRNNState",
+    "LRUCell",
     "LSTMCell",
     "LSTMState",
     "LayerNormGRUCell",
     "LayerNormLSTMCell",
+    "LinearScanCell",
     "MIElmanCell",
     "MIGRUCell",
     "MILSTMCell",
     "MLSTMCell",
     "MRNNCell",
     "MRNNState",
+    "MambaCell",
+    "MambaState",
+    "MinGRUCell",
+    "MinLSTMCell",
+    "S6Cell",
+    "ScanState",
     "State",
     "StatePart",
     "URNNCell",
@@ -74,6 +91,8 @@ __all__ = [
     "cell_names",
     "decoding",
     "detach_state",
+    "linear_scan",
+    "log_linear_scan",
     "make_cell",
     "map_state",
     "register_cell",

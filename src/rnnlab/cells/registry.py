@@ -19,16 +19,21 @@ from rnnlab.cells.cayley import CayleyCell
 from rnnlab.cells.clockwork import ClockworkCell
 from rnnlab.cells.deep_transition import DeepTransitionCell
 from rnnlab.cells.delay import DelayCell
+from rnnlab.cells.deltanet import DeltaNetCell
 from rnnlab.cells.elman import ElmanCell
 from rnnlab.cells.exprnn import ExpRNNCell
 from rnnlab.cells.fullurnn import FullURNNCell
 from rnnlab.cells.gru import GRUCell
 from rnnlab.cells.hmrnn import HMRNNCell
 from rnnlab.cells.layernorm import LayerNormGRUCell, LayerNormLSTMCell
+from rnnlab.cells.lru import LRUCell
 from rnnlab.cells.lstm import LSTMCell
+from rnnlab.cells.mamba import MambaCell
+from rnnlab.cells.minimal import MinGRUCell, MinLSTMCell
 from rnnlab.cells.mlstm import MLSTMCell
 from rnnlab.cells.mrnn import MRNNCell
 from rnnlab.cells.multiplicative_integration import MIElmanCell, MIGRUCell, MILSTMCell
+from rnnlab.cells.s6 import S6Cell
 from rnnlab.cells.urnn import URNNCell
 from rnnlab.cells.variational_dropout import VariationalDropout
 from rnnlab.cells.zoneout import Zoneout
@@ -238,4 +243,39 @@ register_cell(
     "Hierarchical multiscale LSTM (Chung et al. 2016): 3 layers of H units with learned "
     "boundaries (UPDATE / COPY / FLUSH, straight-through, slope 1); output all layers' h, 3H",
     HMRNNCell,
+)
+
+# linear recurrences that train as one scan over time (issue 15)
+register_cell(
+    "mingru",
+    "minGRU (Feng et al. 2024): h = (1-z) h + z g(W x), gates from x only; parallel scan",
+    MinGRUCell,
+)
+register_cell(
+    "minlstm",
+    "minLSTM (Feng et al. 2024): h = f' h + i' g(W x), normalised gates from x; parallel scan",
+    MinLSTMCell,
+)
+register_cell(
+    "lru",
+    "Linear recurrent unit (Orvieto et al. 2023): complex diagonal lambda, gamma "
+    "normalisation, ring init, y = Re(C h) + D x; parallel scan",
+    LRUCell,
+)
+register_cell(
+    "s6",
+    "Selective state space (Mamba's S6, Gu & Dao 2023): input-dependent Delta, B, C, "
+    "h = exp(Delta A) h + Delta B u, N=16 per channel; parallel scan",
+    S6Cell,
+)
+register_cell(
+    "mamba",
+    "Mamba block (Gu & Dao 2023): in-projection (E = 2H), causal depthwise conv (K=4), SiLU, "
+    "S6, SiLU gate, out-projection",
+    MambaCell,
+)
+register_cell(
+    "deltanet",
+    "DeltaNet (Yang et al. 2024): matrix state S += beta (v - S k) k^T, y = S q; recurrent form",
+    DeltaNetCell,
 )

@@ -87,7 +87,7 @@ def _argument(kind: Any, meta: Any) -> dict[str, Any]:
     if typing.get_origin(base) is tuple:
         return {"type": positive_ints}
     if typing.get_origin(base) is dict or base is dict:
-        return {"action": "append", "type": _option_pair, "metavar": "NAME=VALUE"}
+        return {"action": "append", "type": option_pair, "metavar": "NAME=VALUE"}
     if "type" in meta:
         return {"type": meta["type"]}
     if base is int:
@@ -97,7 +97,7 @@ def _argument(kind: Any, meta: Any) -> dict[str, Any]:
     return {"choices": list(meta["choices"])} if "choices" in meta else {"type": str}
 
 
-def _option_pair(text: str) -> tuple[str, Any]:
+def option_pair(text: str) -> tuple[str, Any]:
     """``p=0.25`` -> ``("p", 0.25)``; the value is read as JSON (numbers, true/false,
     lists) or kept as text."""
     name, sep, value = text.partition("=")
@@ -168,4 +168,5 @@ def task_options(args: argparse.Namespace) -> TaskOptions:
         tgt=args.tgt,
         short=args.short,
         task_id=getattr(args, "task_id", None),
+        extras=dict(getattr(args, "task_option", None) or []),
     )

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.cli._common import positive_int
-from rnnlab.cli.flags import add_model_flags, add_train_flags, config_from_flags, task_options
+from rnnlab.cli.flags import (
+    add_model_flags,
+    add_train_flags,
+    config_from_flags,
+    option_pair,
+    task_options,
+)
 from rnnlab.tasks.registry import build_task
 from rnnlab.training.config import RunConfig, TrainConfig
 from rnnlab.training.verdict import baseline_verdict
@@ -22,6 +28,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add_train_flags(t)
     t.add_argument("--T", type=positive_int, help="sequence length / delay (copy, adding)")
     t.add_argument("--data", help="data file or folder (dataset tasks)")
+    t.add_argument(
+        "--task-option",
+        action="append",
+        type=option_pair,
+        metavar="NAME=VALUE",
+        help="a task's own option (repeatable), e.g. mqar pairs=16",
+    )
     t.add_argument("--download", action="store_true", help="download missing data files")
     t.add_argument("--cache-dir", help="download cache (default ~/.cache/rnnlab)")
     t.add_argument("--src", help="translate: source language (en, de, fr; default en)")

@@ -42,7 +42,8 @@ class StateBridge(nn.Module):
     for every tensor :math:`i` of the (nested NamedTuple) state of any layer stack, found
     with :func:`rnnlab.cells.base.map_state`: an LSTM gets a bridge to ``h`` and one to
     ``c`` per layer, a GRU one to ``h``, a delay cell also one to its history buffer.
-    Integer tensors (the clockwork RNN's step counter) keep their initial value. For the
+    Integer tensors (the clockwork RNN's step counter) keep their initial value; a complex
+    tensor (the LRU's state) gets its real and imaginary parts from one map. For the
     hierarchical multiscale RNN the boundary ``z`` is bridged too, so its first step sees a
     soft boundary (it is binary from then on).
 
@@ -57,13 +58,15 @@ class StateBridge(nn.Module):
         shapes: list[tuple[int, ...] | None] = []
 
         def record(t: Tensor) -> Tensor:
-            shapes.append(tuple(t.shape[1:]) if t.dtype.is_floating_point else None)
+            # a complex tensor as its real view: (..., 2)
+            real = t.dtype.is_floating_point or t.dtype.is_complex
+            shapes.append((*t.shape[1:], *((2,) if t.dtype.is_complex else ())) if real else None)
             return t
 
         map_state(record, template)
         self.shapes = shapes
         self.condition_size = condition_size
-        # one linear map per floating-point tensor, in map_state's order
+        # one linear map per floating-point (or complex) tensor, in map_state's order
         self.maps = nn.ModuleList(
             nn.Linear(condition_size, int(torch.Size(s).numel())) for s in shapes if s is not None
         )
@@ -79,7 +82,10 @@ class StateBridge(nn.Module):
             shape = next(shapes)
             if shape is None:
                 return t
-            return t + next(maps)(condition).view(t.shape[0], *shape).to(t.dtype)
+            bridge = next(maps)(condition).view(t.shape[0], *shape)
+            if t.dtype.is_complex:
+                return t + torch.view_as_complex(bridge.to(t.real.dtype))
+            return t + bridge.to(t.dtype)
 
         return map_state(offset, state)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from rnnlab._plugins import load_entry_points
 from rnnlab.tasks.adding import AddingTask
@@ -19,7 +20,9 @@ from rnnlab.tasks.hmm import HMMTask
 from rnnlab.tasks.mnist import PermutedMNISTTask, SequentialMNISTTask
 from rnnlab.tasks.mnist1d import MNIST1DTask
 from rnnlab.tasks.mnist1d_gen import MNIST1DGenTask
+from rnnlab.tasks.mqar import MQARTask
 from rnnlab.tasks.ntm import NTMCopyTask, NTMRecallTask, NTMRepeatCopyTask
+from rnnlab.tasks.selective_copy import SelectiveCopyTask
 from rnnlab.tasks.symbolic import ReverseTask, SortTask
 from rnnlab.tasks.translate import TranslationTask
 
@@ -37,6 +40,8 @@ class TaskOptions:
         src, tgt: source and target language codes (translation).
         short: keep only the PyTorch tutorial's short Tatoeba pairs (translation).
         task_id: which bAbI task, ``1``..``20`` or ``all`` (babi).
+        extras: a task's own options (``--task-option NAME=VALUE``), e.g. ``pairs`` and
+            ``vocab`` of ``mqar``; a task that takes none rejects them.
     """
 
     T: int | None = None
@@ -48,6 +53,7 @@ class TaskOptions:
     tgt: str | None = None
     short: bool = False
     task_id: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 TaskBuilder = Callable[[TaskOptions], Task]
@@ -87,10 +93,20 @@ def build_task(name: str, options: TaskOptions | None = None) -> Task:
     entry = task_entry(name)
     options = options or TaskOptions()
     defaults = TaskOptions()
-    for field in ("T", "data", "download", "cache_dir", "src", "tgt", "short", "task_id"):
-        given = getattr(options, field)
-        if given != getattr(defaults, field) and field not in entry.accepts:
-            raise ValueError(f"option {field}={given!r} does not apply to task {name!r}")
+    for option in (
+        "T",
+        "data",
+        "download",
+        "cache_dir",
+        "src",
+        "tgt",
+        "short",
+        "task_id",
+        "extras",
+    ):
+        given = getattr(options, option)
+        if given != getattr(defaults, option) and option not in entry.accepts:
+            raise ValueError(f"option {option}={given!r} does not apply to task {name!r}")
     return entry.build(options)
 
 
@@ -256,3 +272,28 @@ def _ntm_recall(o: TaskOptions) -> Task:
 register_task("ntm-copy", NTMCopyTask.description, _ntm_copy, {"T"})
 register_task("ntm-repeat-copy", NTMRepeatCopyTask.description, _ntm_repeat_copy, {"T"})
 register_task("ntm-recall", NTMRecallTask.description, _ntm_recall, {"T"})
+
+
+def _extras(name: str, o: TaskOptions, known: set[str]) -> dict[str, Any]:
+    """The task's own options; a one-line error for one it does not take."""
+    unknown = sorted(set(o.extras) - known)
+    if unknown:
+        raise ValueError(
+            f"task {name!r} has no option {unknown[0]!r}; its options: {', '.join(sorted(known))}"
+        )
+    return dict(o.extras)
+
+
+def _selective_copy(o: TaskOptions) -> Task:
+    extras = _extras("selective-copy", o, {"tokens", "vocab"})
+    return SelectiveCopyTask(T=o.T if o.T is not None else 256, seed=o.seed, **extras)
+
+
+def _mqar(o: TaskOptions) -> Task:
+    extras = _extras("mqar", o, {"pairs", "vocab"})
+    return MQARTask(T=o.T if o.T is not None else 64, seed=o.seed, **extras)
+
+
+# recall tasks that separate fixed-size states from attention (issue 15)
+register_task("selective-copy", SelectiveCopyTask.description, _selective_copy, {"T", "extras"})
+register_task("mqar", MQARTask.description, _mqar, {"T", "extras"})
