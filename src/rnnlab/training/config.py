@@ -16,6 +16,18 @@ from rnnlab.training.numerics import ON_NAN
 from rnnlab.training.scheduled_sampling import SamplingSchedule
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+RESUMABLE_FIELDS = (
+    "steps",
+    "max_time",
+    "patience",
+    "device",
+    "threads",
+    "eval_batch_size",
+    "on_nan",
+    "nan_skips",
+)
+"""The :class:`TrainConfig` fields a resumed run may change (how long it goes on, where
+and how fast it runs, what a numerical fault does); any other change is refused."""
 SCHEDULES = ("constant", "cosine", "linear")
 
 
@@ -257,3 +269,26 @@ class RunConfig:
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"invalid run config: {exc}") from None
+
+
+def check_resume_config(saved: RunConfig, config: RunConfig) -> None:
+    """A one-line ``ValueError`` when ``config`` differs from the ``saved`` run's in
+    anything but :data:`RESUMABLE_FIELDS` (resuming under another learning rate, model or
+    task would not continue the same run)."""
+    a, b = saved.to_dict(), config.to_dict()
+    for name in RESUMABLE_FIELDS:
+        a["train"].pop(name)
+        b["train"].pop(name)
+    for part in ("task", "task_options", "model", "train"):
+        x, y = a[part], b[part]
+        if x == y:
+            continue
+        if not isinstance(x, dict) or not isinstance(y, dict):
+            raise ValueError(f"cannot resume a run of {part} {x!r} as {y!r}")
+        for key in sorted(set(x) | set(y)):
+            if x.get(key) != y.get(key):
+                raise ValueError(
+                    f"{part}.{key}={y.get(key)!r} conflicts with the run being resumed "
+                    f"({key}={x.get(key)!r}); a resume may change only "
+                    f"{', '.join(RESUMABLE_FIELDS)}"
+                )
