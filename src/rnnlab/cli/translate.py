@@ -28,11 +28,22 @@ def read_input_lines(path: str) -> list[str]:
     """The lines of a UTF-8 file, split at ``\n`` only (``\r\n`` endings accepted), so
     one output line answers each input line even when a sentence holds other Unicode line
     separators (``str.splitlines`` would also break at U+2028, U+0085, ...)."""
-    with open(path, encoding="utf-8", newline="") as f:
-        text = f.read()
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"--input {path}: not UTF-8 text (byte offset {e.start})") from None
+    except OSError as e:
+        raise ValueError(f"--input {path}: {e.strerror or e}") from None
     if text.endswith("\n"):
         text = text[:-1]
-    return [line.removesuffix("\r") for line in text.split("\n")] if text else []
+    lines = [line.removesuffix("\r") for line in text.split("\n")] if text else []
+    if not lines:
+        raise ValueError(f"--input {path} is empty; expected one sentence per line")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise ValueError(f"--input {path}: line {number} is empty; nothing to translate")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from rnnlab._checks import check_device
 from rnnlab._plugins import loaded_plugins
 from rnnlab._tree import state_from_plain, state_to_plain
 from rnnlab.cells.base import detach_state, map_state
@@ -77,9 +78,7 @@ def train(
     ``summary.json`` that says so; no non-finite checkpoint is ever written), unless
     ``config.train.on_nan`` is ``"skip"`` (see :mod:`rnnlab.training.numerics`).
     """
-    device = torch.device(config.train.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {config.train.device!r} requested but CUDA is not available")
+    device = check_device(config.train.device)
     with training_threads(config.train.threads, device) as threads:
         return _train(config, Path(out_dir), device, threads, resume, progress, task)
 

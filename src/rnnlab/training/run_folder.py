@@ -72,6 +72,8 @@ class RunFolder:
 
     def start(self, record: dict[str, Any], resume: bool) -> None:
         """Create the folder (a fresh run clears its metrics) and write ``config.json``."""
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"run folder {self.path} is a file; expected a folder")
         if self.main:
             self.path.mkdir(parents=True, exist_ok=True)
             if not resume:
