@@ -250,3 +250,15 @@ def _cached_load(path: Path) -> Any:
     if path not in _RUNS:
         _RUNS[path] = rnnlab.load(path)
     return _RUNS[path]
+
+
+def test_a_run_recorded_on_a_gpu_still_loads_on_the_cpu(copy_run: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    run = tmp_path / "gpu"
+    shutil.copytree(copy_run, run)
+    config = json.loads((run / "config.json").read_text())
+    config["train"]["device"] = "cuda:0"
+    (run / "config.json").write_text(json.dumps(config))
+    assert rnnlab.load(run).predict(np.zeros((1, 23, 10))).shape == (1, 23)

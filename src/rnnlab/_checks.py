@@ -31,15 +31,16 @@ def check_finite(name: str, value: float, *, minimum: float = 0.0, strict: bool 
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
 
 
-def check_device(device: object) -> torch.device:
-    """The ``torch.device`` named ``device``, or a one-line ``ValueError`` naming it (also
-    for a CUDA device on a machine without one)."""
+def check_device(device: object, *, available: bool = True) -> torch.device:
+    """The ``torch.device`` named ``device``, or a one-line ``ValueError`` naming it; with
+    ``available`` also for a CUDA device on a machine without one (a config recorded on a
+    GPU machine still loads elsewhere when ``available`` is off)."""
     try:
         parsed = torch.device(device)  # type: ignore[call-overload]
     except (RuntimeError, TypeError):
         raise ValueError(
             f"unknown device {device!r}; expected cpu, cuda, cuda:1, mps, ..."
         ) from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
+    if available and parsed.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but CUDA is not available")
     return parsed

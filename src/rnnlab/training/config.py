@@ -196,7 +196,7 @@ class TrainConfig:
             raise ValueError(f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
-        check_device(self.device)
+        check_device(self.device, available=False)  # checked again when training starts
         check_finite("length_penalty", self.length_penalty, strict=False)
         if self.max_time is not None:
             check_finite("max_time", self.max_time)
