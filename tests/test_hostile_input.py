@@ -262,3 +262,75 @@ def test_a_run_recorded_on_a_gpu_still_loads_on_the_cpu(copy_run: Path, tmp_path
     config["train"]["device"] = "cuda:0"
     (run / "config.json").write_text(json.dumps(config))
     assert rnnlab.load(run).predict(np.zeros((1, 23, 10))).shape == (1, 23)
+
+
+@pytest.fixture(scope="module")
+def other_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("hostile") / "other"
+    argv = ["train", "copy", "--T", "3", "--hidden", "5", "--batch-size", "4", "--steps", "1"]
+    assert main([*argv, "--eval-batch-size", "8", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def _edit_config(run: Path, edit: Any) -> None:
+    import json
+
+    config = json.loads((run / "config.json").read_text())
+    edit(config)
+    (run / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        (lambda run, other: (run / "config.json").unlink(), "missing config.json"),
+        (lambda run, other: (run / "config.json").write_text("{bad"), "not valid JSON"),
+        (lambda run, other: (run / "config.json").write_text("[1, 2]"), "JSON object"),
+        (
+            lambda run, other: _edit_config(run, lambda c: c["train"].update(future=1)),
+            "invalid run config",
+        ),
+        (
+            lambda run, other: _edit_config(run, lambda c: c["model"].update(family="rnn9")),
+            "unknown model family 'rnn9'",
+        ),
+        (
+            lambda run, other: (run / "trainer.pt").write_bytes(
+                (other / "trainer.pt").read_bytes()
+            ),
+            "does not match the model",
+        ),
+        (
+            lambda run, other: (run / "best.safetensors").write_bytes(
+                (other / "best.safetensors").read_bytes()
+            ),
+            "does not match the model",
+        ),
+        (lambda run, other: torch.save([1, 2], run / "trainer.pt"), "corrupt trainer state"),
+    ],
+)
+def test_a_damaged_run_folder_is_one_line(
+    copy_run: Path,
+    other_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    damage: Any,
+    named: str,
+) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(copy_run, run)
+    damage(run, other_run)
+    errors = []
+    for argv in (
+        ["eval", str(run)],
+        ["train", "copy", "--resume", "--out", str(run), "--steps", "2", "--quiet"],
+    ):
+        capsys.readouterr()
+        code = _exit_code(argv)
+        err = capsys.readouterr().err.strip()
+        if code != 0:
+            assert code == 2 and len(err.splitlines()) == 1 and "error:" in err, err
+            errors.append(err)
+    assert errors and any(named in err for err in errors), errors

@@ -61,4 +61,6 @@ def load_trainer_state(path: Path) -> dict[str, Any]:
         state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(f"corrupt trainer state {path}: {type(exc).__name__}") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"corrupt trainer state {path}: not a dict")
     return state

@@ -24,6 +24,7 @@ from rnnlab.tasks.spec import TaskSpec
 from rnnlab.tasks.tokens import UNK
 from rnnlab.training.checkpoint import load_weights
 from rnnlab.training.config import RunConfig
+from rnnlab.training.run_folder import read_config
 
 
 @dataclass
@@ -187,7 +188,7 @@ def load(run_dir: str | Path, device: str = "cpu", checkpoint: str = "best") -> 
     folder = Path(run_dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"run folder {folder} does not exist")
-    raw = read_json(folder / "config.json")
+    raw = read_config(folder)
     check_device(device)
     if checkpoint not in ("best", "last"):
         raise ValueError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnlab._io import atomic_write, json_line, read_json, write_json
+from rnnlab._io import CheckpointError, atomic_write, json_line, read_json, write_json
 from rnnlab.training.checkpoint import (
     load_tensors,
     load_trainer_state,
@@ -58,7 +58,10 @@ def barrier() -> None:
 
 def read_config(run_dir: str | Path) -> dict[str, Any]:
     """The ``config.json`` of a run folder, as a dict."""
-    data: dict[str, Any] = read_json(Path(run_dir) / "config.json")
+    path = Path(run_dir) / "config.json"
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise CheckpointError(f"corrupt {path}: expected a JSON object, got {type(data).__name__}")
     return data
 
 
@@ -162,10 +165,18 @@ class RunFolder:
     def load_checkpoint(self, model: nn.Module) -> dict[str, Any]:
         """The state saved by :meth:`save_checkpoint`, its weights loaded into ``model``
         (read only: :meth:`resume` also brings the other files in line)."""
-        state = load_trainer_state(self.path / "trainer.pt")
+        path = self.path / "trainer.pt"
+        state = load_trainer_state(path)
+        missing = [k for k in ("step", "optimizer", "rng") if k not in state]
+        if missing:
+            raise CheckpointError(f"corrupt trainer state {path}: no {missing[0]!r}")
         if "model" in state:
             device = next(model.parameters()).device
-            model.load_state_dict({k: v.to(device) for k, v in state.pop("model").items()})
+            try:
+                model.load_state_dict({k: v.to(device) for k, v in state.pop("model").items()})
+            except (RuntimeError, AttributeError) as exc:
+                first = str(exc).strip().splitlines()[0]
+                raise CheckpointError(f"{path} does not match the model: {first}") from None
         else:
             load_weights(model, self.path / "last.safetensors")
         if "grad_norms" not in state:
