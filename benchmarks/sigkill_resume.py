@@ -3,7 +3,7 @@ run's (max |w_resumed - w_uninterrupted|, expected exactly 0).
 
 Runs ``rnnlab train`` as a subprocess on a small charlm (truncated BPTT: the carried state
 must survive the kill) or copy run, kills it with SIGKILL after a uniformly random delay
-within the uninterrupted run's wall time, resumes it until it finishes (killing again is
+within the uninterrupted run's wall time (from 30% on, past the start-up), resumes it until it finishes (killing again is
 not needed) and compares ``trainer.pt``'s weights and the ``metrics.jsonl`` lines::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/sigkill_resume.py --trials 5
@@ -27,7 +27,7 @@ import torch
 
 def _argv(task: str, corpus: Path, out: Path) -> list[str]:
     argv = [sys.executable, "-m", "rnnlab", "train", task, "--out", str(out), "--quiet"]
-    argv += ["--hidden", "32", "--batch-size", "8", "--steps", "200", "--eval-every", "20"]
+    argv += ["--hidden", "64", "--batch-size", "16", "--steps", "2000", "--eval-every", "50"]
     argv += ["--eval-batch-size", "64"]
     if task == "charlm":
         argv += ["--data", str(corpus), "--T", "16", "--model", "lstm"]
@@ -57,7 +57,9 @@ def main() -> int:
         )
         full = root / "full"
         tick = time.perf_counter()
-        subprocess.run(_argv(args.task, corpus, full), env=env, check=True)
+        subprocess.run(
+            _argv(args.task, corpus, full), env=env, check=True, stdout=subprocess.DEVNULL
+        )
         wall = time.perf_counter() - tick
         want = torch.load(full / "trainer.pt", weights_only=True)["model"]
         worst = 0.0
@@ -73,8 +75,8 @@ def main() -> int:
                 if (out / "trainer.pt").exists()
                 else None
             )
-            resume = [*_argv(args.task, corpus, out), "--resume"] if step is not None else None
-            code = subprocess.run(resume or _argv(args.task, corpus, out), env=env).returncode
+            again = [*_argv(args.task, corpus, out), "--resume" if step else "--overwrite"]
+            code = subprocess.run(again, env=env, stdout=subprocess.DEVNULL).returncode
             got = torch.load(out / "trainer.pt", weights_only=True)["model"]
             diff = max(float((got[k] - want[k]).abs().max()) for k in want)
             same = _metrics(out) == _metrics(full)

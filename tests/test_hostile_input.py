@@ -43,6 +43,7 @@ def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str], code: i
 @pytest.fixture
 def files(tmp_path: Path) -> Path:
     (tmp_path / "afile").write_text("keep me")
+    (tmp_path / "text.npz").write_text("not a zip")
     np.savez(tmp_path / "empty.npz")
     np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}], dtype=object), y=np.array([1]))
     (tmp_path / "trunc.gz").write_bytes(gzip.compress(b"hello\tbonjour\n" * 50)[:20])
@@ -58,6 +59,7 @@ def files(tmp_path: Path) -> Path:
         (["copy", "--out", "{dir}/afile"], "afile is a file"),
         (["data", "--data", "{dir}/empty.npz"], "empty.npz"),
         (["data", "--data", "{dir}/objects.npz"], "pickled"),
+        (["data", "--data", "{dir}/text.npz"], "never unpickles"),
         (["charlm", "--data", "{dir}/adir"], "adir"),
         (["translate", "--data", "{dir}/trunc.gz"], "trunc.gz"),
         (["copy", "--lr", "inf"], "lr"),

@@ -117,8 +117,8 @@ class RunFolder:
         write_json(
             self.path / "clipping.json",
             {
-                "clip": state["clip"],
-                "clipped_fraction": state["n_clipped"] / max(1, state["step"]),
+                "clip": state.get("clip"),
+                "clipped_fraction": state.get("n_clipped", 0) / max(1, state["step"]),
                 "grad_norm": norms,
             },
         )
