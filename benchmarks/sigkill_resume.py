@@ -3,8 +3,8 @@ run's (max |w_resumed - w_uninterrupted|, expected exactly 0).
 
 Runs ``rnnlab train`` as a subprocess on a small charlm (truncated BPTT: the carried state
 must survive the kill) or copy run, kills it with SIGKILL after a uniformly random delay
-within the uninterrupted run's wall time (from 30% on, past the start-up), resumes it until it finishes (killing again is
-not needed) and compares ``trainer.pt``'s weights and the ``metrics.jsonl`` lines::
+between 30% (past the start-up) and 100% of the uninterrupted run's wall time, resumes it
+until it finishes and compares ``trainer.pt``'s weights and the ``metrics.jsonl`` lines::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/sigkill_resume.py --trials 5
 """
