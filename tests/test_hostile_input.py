@@ -136,10 +136,6 @@ def test_translate_input_errors_name_the_file_and_line(
     from rnnlab.cli import translate
 
     monkeypatch.setattr(translate, "load", lambda *a, **k: None, raising=False)
-    empty_line = tmp_path / "lines.txt"
-    empty_line.write_text("a b\n\nc d\n")
-    with pytest.raises(ValueError, match=r"lines.txt: line 2 is empty"):
-        translate.read_input_lines(str(empty_line))
     binary = tmp_path / "binary.txt"
     binary.write_bytes(b"\xff\xfe\x00abc")
     with pytest.raises(ValueError, match=r"binary.txt: not UTF-8"):
@@ -336,3 +332,17 @@ def test_a_damaged_run_folder_is_one_line(
             assert code == 2 and len(err.splitlines()) == 1 and "error:" in err, err
             errors.append(err)
     assert errors and any(named in err for err in errors), errors
+
+
+def test_blank_texts_translate_to_empty_lines_and_an_empty_sentence_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "rev"
+    argv = ["train", "reverse", "--T", "3", "--hidden", "4", "--batch-size", "4", "--steps", "1"]
+    assert main([*argv, "--eval-batch-size", "8", "--out", str(out), "--quiet"]) == 0
+    run = rnnlab.load(out)
+    got = run.translate(["a b", "", "  ", "c"])
+    assert got[1:3] == ["", ""] and got[0] == run.translate(["a b"])[0]
+    assert got[3] == run.translate(["c"])[0]
+    err = _one_line_error(capsys, ["translate", str(out), " "])
+    assert "empty" in err

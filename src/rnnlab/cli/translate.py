@@ -37,13 +37,7 @@ def read_input_lines(path: str) -> list[str]:
         raise ValueError(f"--input {path}: {e.strerror or e}") from None
     if text.endswith("\n"):
         text = text[:-1]
-    lines = [line.removesuffix("\r") for line in text.split("\n")] if text else []
-    if not lines:
-        raise ValueError(f"--input {path} is empty; expected one sentence per line")
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            raise ValueError(f"--input {path}: line {number} is empty; nothing to translate")
-    return lines
+    return [line.removesuffix("\r") for line in text.split("\n")] if text else []
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.text is None) == (args.input is None):
         raise ValueError('give one sentence ("a sentence") or --input FILE, not both or neither')
+    if args.text is not None and not args.text.strip():
+        raise ValueError("the sentence to translate is empty")
     run = load(args.run_dir, device=args.device)
     texts = read_input_lines(args.input) if args.input is not None else [args.text]
     outputs = run.translate(

@@ -78,7 +78,8 @@ class TrainedRun:
         batch_size: int = 64,
     ) -> list[str]:
         """Decode each text with an encoder-decoder run, in order: greedy (``beam=1``) or
-        beam search of width ``beam``; the outputs are detokenised text.
+        beam search of width ``beam``; the outputs are detokenised text. A blank text is
+        answered by an empty output, with nothing decoded (one output per text, always).
 
         Example::
 
@@ -123,8 +124,17 @@ class TrainedRun:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"text {i} is {type(text).__name__}, expected str")
-            if not text.strip():
-                raise ValueError(f"text {i} is empty; nothing to translate")
+        blank = [not text.strip() for text in texts]
+        if any(blank):  # an empty line answers an empty line, with nothing decoded
+            decoded = iter(
+                self._decode(
+                    [t for t, b in zip(texts, blank, strict=True) if not b],
+                    beam,
+                    length_penalty,
+                    batch_size,
+                )
+            )
+            return [("", []) if b else next(decoded) for b in blank]
         codec = self.codec
         x, lengths = collate_sources([codec.encode_source(t) for t in texts])
         device = next(self.model.parameters()).device
