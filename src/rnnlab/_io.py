@@ -31,6 +31,11 @@ def atomic_write(path: Path, write: Any) -> None:
     os.close(fd)
     try:
         write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:  # on disk before the rename, so the new name never points at a lost file
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
@@ -62,8 +67,6 @@ def write_json(path: Path, data: Any) -> None:
     def write(tmp: str) -> None:
         with open(tmp, "w") as f:
             f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
 
     atomic_write(path, write)
 

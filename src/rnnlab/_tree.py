@@ -11,6 +11,9 @@ one set of helpers serves every cell, layer and model:
 * :func:`state_leaves`, :func:`state_with_leaves`: the tensors in field order, and back.
 * :func:`flatten_state`, :func:`unflatten_state`: the differentiable tensors as one real
   ``(B, F)`` feature matrix (a complex tensor as its real and imaginary parts), and back.
+* :func:`state_to_plain`, :func:`state_from_plain`: a state as dicts, lists, strings and
+  tensors (what ``torch.load(weights_only=True)`` reads back without unpickling classes),
+  and back.
 
 ``None`` fields are kept as they are and are no leaves. A tensor is *differentiable* here
 when autograd can track it: floating point or complex (an integer step counter is not).
@@ -18,6 +21,7 @@ when autograd can track it: floating point or complex (an integer step counter i
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -164,3 +168,37 @@ def unflatten_state(features: Tensor, like: State) -> State:
         else:
             leaves.append(chunk.reshape(chunk.shape[0], *t.shape[1:]))
     return state_with_leaves(like, leaves, differentiable_only=True)
+
+
+def state_to_plain(state: State) -> Any:
+    """``state`` as nested ``{"type": ..., "items": [...]}`` dicts with the tensors as they
+    are: ``type`` is ``"module:QualName"`` of a NamedTuple, or ``"tuple"``. Checkpoints save
+    a carried state so, and :func:`state_from_plain` rebuilds it without unpickling."""
+    if isinstance(state, Tensor) or state is None:
+        return state
+    if isinstance(state, tuple):
+        kind = type(state)
+        name = "tuple" if kind is tuple else f"{kind.__module__}:{kind.__qualname__}"
+        return {"type": name, "items": [state_to_plain(s) for s in state]}
+    raise TypeError(f"state must be a NamedTuple of tensors, got {type(state).__name__}")
+
+
+def state_from_plain(data: Any) -> State:
+    """The state :func:`state_to_plain` described. A NamedTuple type is looked up among the
+    modules already imported (building the model imports its states' modules); nothing is
+    imported or unpickled, and a name that is not a NamedTuple there is a ``ValueError``."""
+    if isinstance(data, Tensor) or data is None:
+        return data
+    if not (isinstance(data, dict) and isinstance(data.get("items"), list)):
+        raise ValueError(f"not a saved state: {type(data).__name__}")
+    items = [state_from_plain(d) for d in data["items"]]
+    name = data.get("type")
+    if name == "tuple":
+        return tuple(items)
+    module, _, qualname = str(name).partition(":")
+    kind: Any = sys.modules.get(module)
+    for part in qualname.split(".") if kind is not None else []:
+        kind = getattr(kind, part, None)
+    if not (isinstance(kind, type) and issubclass(kind, tuple) and hasattr(kind, "_fields")):
+        raise ValueError(f"saved state type {name!r} is not a NamedTuple of a loaded module")
+    return kind(*items)

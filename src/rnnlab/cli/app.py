@@ -7,6 +7,7 @@ Each subcommand module has ``add_parser(subparsers)`` (its arguments, with
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -67,7 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except (ValueError, FileNotFoundError, CheckpointError, TypeError, ImportError) as exc:
+    except BrokenPipeError:  # `rnnlab ... | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except (ValueError, OSError, EOFError, CheckpointError, TypeError, ImportError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"rnnlab: error: {message}", file=sys.stderr)
         return 2

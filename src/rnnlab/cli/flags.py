@@ -137,10 +137,10 @@ def check_family_fields(name: str | None, fields: dict[str, Any]) -> None:
     known = {f.name for f in dataclasses.fields(family.config)}
     for key in fields:
         if key != "model" and key not in known:
-            raise ValueError(f"--{_flag_of(key)} does not apply to model family {family.name!r}")
+            raise ValueError(f"--{flag_of(key)} does not apply to model family {family.name!r}")
 
 
-def _flag_of(field: str) -> str:
+def flag_of(field: str) -> str:
     """The CLI flag of a model config field (its name when no family gives it one)."""
     for name in family_names():
         for f in dataclasses.fields(model_family(name).config):

@@ -12,11 +12,15 @@ from rnnlab.cli.flags import (
     add_model_flags,
     add_train_flags,
     config_from_flags,
+    flag_of,
+    given_fields,
+    model_fields,
     option_pair,
     task_options,
 )
+from rnnlab.models.registry import family_of, resolve_model_name
 from rnnlab.tasks.registry import build_task
-from rnnlab.training.config import RunConfig, TrainConfig
+from rnnlab.training.config import RESUMABLE_FIELDS, RunConfig, TrainConfig
 from rnnlab.training.verdict import baseline_verdict
 
 
@@ -58,17 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.out is None:
             raise ValueError("--resume needs --out <run dir> of the run to continue")
-        raw = read_config(args.out)
-        config = RunConfig.from_dict(raw)
-        if args.task != config.task:
-            raise ValueError(f"run {args.out} trained task {config.task!r}, not {args.task!r}")
-        extend = {f: getattr(args, f"train_{f}") for f in ("steps", "max_time")}
-        extend = {f: v for f, v in extend.items() if v}
-        if extend:
-            fields = {**config.train.__dict__, **extend}
-            config = RunConfig(
-                config.task, config.task_options, config.model, TrainConfig(**fields)
-            )
+        config = _resumed_config(args, RunConfig.from_dict(read_config(args.out)))
         task = build_task(config.task, config.task_options)
     else:
         task = build_task(args.task, task_options(args))
@@ -83,6 +77,50 @@ def run(args: argparse.Namespace) -> int:
     summary = train(config, out, resume=args.resume, progress=not args.quiet, task=task)
     _print_summary(summary, out)
     return 0
+
+
+def _resumed_config(args: argparse.Namespace, saved: RunConfig) -> RunConfig:
+    """The run in ``--out``'s configuration with the flags a resume may change
+    (:data:`RESUMABLE_FIELDS`) applied; any other flag that differs from the run's value is
+    a one-line error naming it (it would be ignored otherwise)."""
+    if args.task != saved.task:
+        raise ValueError(f"run {args.out} trained task {saved.task!r}, not {args.task!r}")
+    train = given_fields(args, "train_")
+    for name, value in train.items():
+        if name not in RESUMABLE_FIELDS and value != getattr(saved.train, name):
+            flag = TrainConfig.__dataclass_fields__[name].metadata.get("flag") or name
+            _conflict(args.out, f"--{flag} {value}", name, getattr(saved.train, name))
+    model = model_fields(args)
+    name = model.pop("model", None)
+    if name is not None:
+        family, shorthand = resolve_model_name(str(name))
+        if family.name != family_of(saved.model).name:
+            _conflict(args.out, f"--model {name}", "model", family_of(saved.model).name)
+        for key, value in shorthand.items():
+            if value != getattr(saved.model, key, None):
+                _conflict(args.out, f"--model {name}", key, getattr(saved.model, key, None))
+    for key, value in model.items():
+        had = getattr(saved.model, key, None)
+        if value != had and not (isinstance(had, tuple) and tuple(value) == had):
+            _conflict(args.out, f"--{flag_of(key)} {value}", key, had)
+    given = task_options(args)
+    for key in ("T", "data", "src", "tgt"):
+        value = getattr(given, key)
+        if value is not None and value != getattr(saved.task_options, key):
+            _conflict(args.out, f"--{key} {value}", key, getattr(saved.task_options, key))
+    extend = {k: v for k, v in train.items() if k in RESUMABLE_FIELDS}
+    if not extend:
+        return saved
+    fields = {**saved.train.__dict__, **extend}
+    return RunConfig(saved.task, saved.task_options, saved.model, TrainConfig(**fields))
+
+
+def _conflict(out: str, given: str, field: str, saved: Any) -> None:
+    flags = [TrainConfig.__dataclass_fields__[f].metadata["flag"] for f in RESUMABLE_FIELDS]
+    raise ValueError(
+        f"{given} conflicts with the run in {out} ({field}={saved!r}); a resume keeps the "
+        f"run's configuration and may change only --{', --'.join(flags)}"
+    )
 
 
 def _print_summary(summary: dict[str, Any], out: Path) -> None:

@@ -28,8 +28,13 @@ def read_input_lines(path: str) -> list[str]:
     """The lines of a UTF-8 file, split at ``\n`` only (``\r\n`` endings accepted), so
     one output line answers each input line even when a sentence holds other Unicode line
     separators (``str.splitlines`` would also break at U+2028, U+0085, ...)."""
-    with open(path, encoding="utf-8", newline="") as f:
-        text = f.read()
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"--input {path}: not UTF-8 text (byte offset {e.start})") from None
+    except OSError as e:
+        raise ValueError(f"--input {path}: {e.strerror or e}") from None
     if text.endswith("\n"):
         text = text[:-1]
     return [line.removesuffix("\r") for line in text.split("\n")] if text else []
@@ -40,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.text is None) == (args.input is None):
         raise ValueError('give one sentence ("a sentence") or --input FILE, not both or neither')
+    if args.text is not None and not args.text.strip():
+        raise ValueError("the sentence to translate is empty")
     run = load(args.run_dir, device=args.device)
     texts = read_input_lines(args.input) if args.input is not None else [args.text]
     outputs = run.translate(

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rnnlab._tree import state_leaves
 from rnnlab.cells.base import State
 
 
@@ -26,6 +27,9 @@ def check_sequence_input(x: Tensor, input_size: int, lengths: Tensor | None) -> 
         raise ValueError(f"input has no time steps (shape {tuple(x.shape)})")
     if lengths is None:
         return
+    if not isinstance(lengths, Tensor) or lengths.is_floating_point() or lengths.is_complex():
+        what = lengths.dtype if isinstance(lengths, Tensor) else type(lengths).__name__
+        raise TypeError(f"lengths must be an integer tensor of shape (B,), got {what}")
     if lengths.dim() != 1 or lengths.shape[0] != x.shape[0]:
         raise ValueError(f"lengths must have shape ({x.shape[0]},), got {tuple(lengths.shape)}")
     lo, hi = int(lengths.min()), int(lengths.max())
@@ -33,6 +37,27 @@ def check_sequence_input(x: Tensor, input_size: int, lengths: Tensor | None) -> 
         raise ValueError(
             f"lengths must lie in [1, {x.shape[1]}] (the padded length), got [{lo}, {hi}]"
         )
+
+
+def check_state(state: State, like: State, x: Tensor) -> None:
+    """One-line errors for a ``state`` given to a layer that does not have the structure and
+    shapes of ``like`` (the layer's initial state for ``x``'s batch) or lies on another
+    device than ``x``."""
+    got, want = state_leaves(state), state_leaves(like)
+    if type(state) is not type(like) or len(got) != len(want):
+        raise ValueError(
+            f"state must be a {type(like).__name__} of {len(want)} tensors (the layer's "
+            f"initial_state), got {type(state).__name__} with {len(got)}"
+        )
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        if not isinstance(g, Tensor) or g.shape != w.shape:
+            shape = tuple(g.shape) if isinstance(g, Tensor) else type(g).__name__
+            raise ValueError(
+                f"state tensor {i} of {type(like).__name__} must have shape {tuple(w.shape)} "
+                f"for a batch of {x.shape[0]}, got {shape}"
+            )
+        if g.device != x.device:
+            raise ValueError(f"state tensor {i} is on {g.device}, the input on {x.device}")
 
 
 def last_step(y: Tensor, lengths: Tensor | None) -> Tensor:

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from rnnlab.cells.base import Cell, State, step_loop
-from rnnlab.layers.base import SequenceLayer, check_sequence_input
+from rnnlab.layers.base import SequenceLayer, check_sequence_input, check_state
 
 
 class Recurrent(SequenceLayer):
@@ -64,6 +64,8 @@ class Recurrent(SequenceLayer):
         check_sequence_input(x, self.input_size, lengths)
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
+        else:
+            check_state(state, self.initial_state(x.shape[0], device="meta", dtype=x.dtype), x)
         if self.fast:
             return self.cell.scan(x, state, lengths)
         y, final, _ = step_loop(self.cell, x, state, lengths)
@@ -80,4 +82,6 @@ class Recurrent(SequenceLayer):
         check_sequence_input(x, self.input_size, lengths)
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
+        else:
+            check_state(state, self.initial_state(x.shape[0], device="meta", dtype=x.dtype), x)
         return step_loop(self.cell, x, state, lengths, keep_states=True)

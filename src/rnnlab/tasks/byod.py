@@ -26,6 +26,7 @@ seed; training uses the remaining 80%.
 from __future__ import annotations
 
 import csv
+import zipfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -66,8 +67,20 @@ def read_npz(path: Path) -> tuple[dict[str, Arrays], str | None]:
     try:
         with np.load(path, allow_pickle=False) as f:
             raw = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read as .npz ({e}); expected arrays x and y") from e
+    except ValueError as e:
+        if "allow_pickle" in str(e) and not zipfile.is_zipfile(path):
+            raise ValueError(
+                f"{path}: cannot read as .npz (not a zip archive of arrays; rnnlab never "
+                "unpickles); expected arrays x and y saved with numpy.savez"
+            ) from None
+        if "allow_pickle" in str(e):
+            raise ValueError(
+                f"{path}: cannot read as .npz (it holds pickled Python objects, which rnnlab "
+                "never loads); expected numeric arrays x and y"
+            ) from None
+        raise ValueError(f"{path}: cannot read as .npz ({e}); expected arrays x and y") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read as .npz ({e}); expected arrays x and y") from None
     unknown = sorted(set(raw) - NPZ_KEYS)
     if unknown:
         raise ValueError(

@@ -55,6 +55,18 @@ class TaskOptions:
     task_id: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.T is not None and (
+            isinstance(self.T, bool) or not isinstance(self.T, int) or not 1 <= self.T <= MAX_T
+        ):
+            raise ValueError(f"T must be an integer in [1, {MAX_T}], got {self.T!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+
+
+MAX_T = 100_000
+"""The longest sequence or delay a task accepts (``--T``): far beyond any published setting
+(copy at 2000, sequential MNIST at 784), short of allocating tens of gigabytes."""
 
 TaskBuilder = Callable[[TaskOptions], Task]
 

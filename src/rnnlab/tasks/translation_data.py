@@ -20,6 +20,7 @@ import os
 import re
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,8 +121,11 @@ def _read_lines(path: Path) -> list[str]:
     """The lines of a UTF-8 text file (``.gz`` read compressed), split at ``\\n`` only, each
     without its line end (``\\r\\n`` too); a final newline does not make an empty line."""
     if path.suffix == ".gz":
-        with gzip.open(path, "rb") as f:
-            return _split_lines(f.read(), path)
+        try:
+            with gzip.open(path, "rb") as f:
+                return _split_lines(f.read(), path)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+            raise ValueError(f"{path}: not a complete gzip file ({e})") from None
     return _split_lines(path.read_bytes(), path)
 
 

@@ -9,27 +9,38 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from torch import nn
+from torch import Tensor, nn
 
 from rnnlab._io import CheckpointError, atomic_write
 
 
-def save_weights(model: nn.Module, path: Path) -> None:
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+def save_tensors(tensors: dict[str, Tensor], path: Path) -> None:
+    """Write a dict of tensors (a state dict) as a safetensors file, atomically."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     atomic_write(path, lambda tmp: save_file(tensors, tmp))
+
+
+def save_weights(model: nn.Module, path: Path) -> None:
+    save_tensors(model.state_dict(), path)
+
+
+def load_tensors(path: Path) -> dict[str, Tensor]:
+    """The tensors of a safetensors file, with one-line errors for a missing or bad file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"missing checkpoint {path}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"corrupt checkpoint {path}: expected a safetensors file ({exc})"
+        ) from None
 
 
 def load_weights(model: nn.Module, path: Path) -> None:
     """Load safetensors weights into ``model``, with one-line errors for bad files."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"missing checkpoint {path}")
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"corrupt checkpoint {path}: expected a safetensors file ({exc})"
-        ) from None
+    tensors = load_tensors(path)
     device = next(model.parameters()).device
     try:
         model.load_state_dict({k: v.to(device) for k, v in tensors.items()})
@@ -50,4 +61,6 @@ def load_trainer_state(path: Path) -> dict[str, Any]:
         state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(f"corrupt trainer state {path}: {type(exc).__name__}") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"corrupt trainer state {path}: not a dict")
     return state

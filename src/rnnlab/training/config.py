@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from rnnlab._checks import check_positive, check_unit_interval
+from rnnlab._checks import check_device, check_finite, check_positive, check_unit_interval
 from rnnlab._config import option
 from rnnlab.models.registry import config_from_json, config_to_json
 from rnnlab.models.rnn import RNNConfig
@@ -16,6 +16,18 @@ from rnnlab.training.numerics import ON_NAN
 from rnnlab.training.scheduled_sampling import SamplingSchedule
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+RESUMABLE_FIELDS = (
+    "steps",
+    "max_time",
+    "patience",
+    "device",
+    "threads",
+    "eval_batch_size",
+    "on_nan",
+    "nan_skips",
+)
+"""The :class:`TrainConfig` fields a resumed run may change (how long it goes on, where
+and how fast it runs, what a numerical fault does); any other change is refused."""
 SCHEDULES = ("constant", "cosine", "linear", "step")
 REDUCTIONS = ("mean", "sum")
 
@@ -215,18 +227,22 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
-        if self.manifold_lr is not None and not self.manifold_lr > 0:
-            raise ValueError(f"manifold_lr must be positive (or omitted), got {self.manifold_lr!r}")
-        if self.clip is not None and not self.clip > 0:
-            raise ValueError(f"clip must be positive (or omitted), got {self.clip!r}")
-        if not (isinstance(self.length_penalty, (int, float)) and self.length_penalty >= 0):
-            raise ValueError(
-                f"length_penalty must be a non-negative number, got {self.length_penalty!r}"
-            )
-        if self.max_time is not None and not self.max_time > 0:
-            raise ValueError(f"max_time must be positive seconds, got {self.max_time!r}")
+        check_finite("lr", self.lr)
+        if self.manifold_lr is not None:
+            check_finite("manifold_lr", self.manifold_lr)
+        if self.clip is not None:
+            check_finite("clip", self.clip)
+        check_finite("weight_decay", self.weight_decay, strict=False)
+        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int):
+            raise ValueError(f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        check_device(self.device, available=False)  # checked again when training starts
+        check_finite("length_penalty", self.length_penalty, strict=False)
+        if self.max_time is not None:
+            check_finite("max_time", self.max_time)
         if self.scheduled_sampling is not None:
             self.sampling_schedule()  # validates the schedule's name and constants
         if self.professor_forcing and self.scheduled_sampling is not None:
@@ -238,8 +254,7 @@ class TrainConfig:
             check_positive(name, getattr(self, name))
         if not (math.isfinite(self.pf_weight) and self.pf_weight >= 0):
             raise ValueError(f"pf_weight must be a number >= 0, got {self.pf_weight!r}")
-        if not self.pf_lr > 0:
-            raise ValueError(f"pf_lr must be positive, got {self.pf_lr!r}")
+        check_finite("pf_lr", self.pf_lr)
         for name in ("pf_d_max_acc", "pf_g_min_acc"):
             check_unit_interval(name, getattr(self, name), closed=True)
         if self.patience is not None and self.patience <= 0:
@@ -300,3 +315,26 @@ class RunConfig:
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"invalid run config: {exc}") from None
+
+
+def check_resume_config(saved: RunConfig, config: RunConfig) -> None:
+    """A one-line ``ValueError`` when ``config`` differs from the ``saved`` run's in
+    anything but :data:`RESUMABLE_FIELDS` (resuming under another learning rate, model or
+    task would not continue the same run)."""
+    a, b = saved.to_dict(), config.to_dict()
+    for name in RESUMABLE_FIELDS:
+        a["train"].pop(name)
+        b["train"].pop(name)
+    for part in ("task", "task_options", "model", "train"):
+        x, y = a[part], b[part]
+        if x == y:
+            continue
+        if not isinstance(x, dict) or not isinstance(y, dict):
+            raise ValueError(f"cannot resume a run of {part} {x!r} as {y!r}")
+        for key in sorted(set(x) | set(y)):
+            if x.get(key) != y.get(key):
+                raise ValueError(
+                    f"{part}.{key}={y.get(key)!r} conflicts with the run being resumed "
+                    f"({key}={x.get(key)!r}); a resume may change only "
+                    f"{', '.join(RESUMABLE_FIELDS)}"
+                )

@@ -23,22 +23,24 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from tqdm import tqdm
 
+from rnnlab._checks import check_device
 from rnnlab._plugins import loaded_plugins
+from rnnlab._tree import state_from_plain, state_to_plain
 from rnnlab.cells.base import detach_state, map_state
 from rnnlab.models.base import describe
 from rnnlab.models.registry import build_model
 from rnnlab.tasks.base import Task, batch_length, batch_to
 from rnnlab.tasks.registry import build_task
-from rnnlab.training.config import RunConfig
+from rnnlab.training.config import RunConfig, check_resume_config
 from rnnlab.training.evaluate import ModelEvaluator, evaluate
 from rnnlab.training.numerics import NonFiniteError, step_fault, weights_fault
 from rnnlab.training.objectives import autocast, make_objective
 from rnnlab.training.optim import make_optimizer, run_progress, set_learning_rate
 from rnnlab.training.rng import rng_state, seed_everything, set_rng_state
-from rnnlab.training.run_folder import RunFolder
+from rnnlab.training.run_folder import RunFolder, model_weights, read_config
 from rnnlab.training.threads import training_threads
 
 
@@ -68,9 +70,11 @@ def train(
 ) -> dict[str, Any]:
     """Train ``config`` into the run folder ``out_dir`` and return its summary.
 
-    With ``resume=True`` training continues from ``out_dir``'s last checkpoint, seeing the
-    same batches it would have seen without the interruption (a streaming task's carried
-    state starts afresh at the resumed step). ``task`` may be passed when already built
+    With ``resume=True`` training continues from ``out_dir``'s last checkpoint (the carried
+    state of a streaming task included) and ends with the weights and metrics of an
+    uninterrupted run; ``config`` may differ from the run's only in the fields
+    :data:`~rnnlab.training.config.RESUMABLE_FIELDS` names (a ``ValueError`` otherwise),
+    and its ``steps`` may not be below the step reached. ``task`` may be passed when already built
     (data generation is never counted in ``max_time``).
 
     A NaN or Inf in a step's loss or gradients, or in the weights at an evaluation, raises
@@ -78,9 +82,7 @@ def train(
     ``summary.json`` that says so; no non-finite checkpoint is ever written), unless
     ``config.train.on_nan`` is ``"skip"`` (see :mod:`rnnlab.training.numerics`).
     """
-    device = torch.device(config.train.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {config.train.device!r} requested but CUDA is not available")
+    device = check_device(config.train.device)
     with training_threads(config.train.threads, device) as threads:
         return _train(config, Path(out_dir), device, threads, resume, progress, task)
 
@@ -102,12 +104,23 @@ def _train(
     objective = make_objective(model, task, cfg)
     folder = RunFolder(out_dir)
     done = Progress()
+    carry: Any = None  # the state streaming tasks carry across batches
+    best_weights: dict[str, Tensor] | None = None  # saved with each checkpoint
     if resume:
-        saved = folder.load_checkpoint(model)
+        check_resume_config(RunConfig.from_dict(read_config(out_dir)), config)
+        saved = folder.resume(model)
+        if saved["step"] > cfg.steps:
+            raise ValueError(
+                f"steps={cfg.steps} is below the {saved['step']} steps the run in {out_dir} "
+                f"has trained; resume with --steps {saved['step']} or more"
+            )
         optimizer.load_state_dict(saved["optimizer"])
         set_rng_state(saved["rng"])
         done = Progress(**{k: saved[k] for k in asdict(done) if k in saved})
         objective.load_extra_state(saved)
+        best_weights = saved["best_model"]
+        if saved.get("carry") is not None:
+            carry = map_state(lambda t: t.to(device), state_from_plain(saved["carry"]))
     record = {**config.to_dict(), "task_info": task.info(), "plugins": loaded_plugins()}
     record["threads"] = threads
     folder.start(record, resume)
@@ -130,9 +143,12 @@ def _train(
     def checkpoint() -> None:
         check_weights()
         state = {**asdict(done), "optimizer": optimizer.state_dict(), "rng": rng_state()}
+        state["carry"] = state_to_plain(map_state(lambda t: t.cpu(), carry))
+        state["best_model"] = best_weights
         folder.save_checkpoint(model, {**state, **objective.extra_state(), "clip": cfg.clip})
 
     def validate() -> float:
+        nonlocal best_weights
         check_weights()
         metrics = measure("val")
         for watcher in watchers:
@@ -145,7 +161,8 @@ def _train(
             done.best, done.best_step, done.evals_since_best = value, done.step, 0
             # kept for the summary unless a watcher may have changed the model since
             done.best_metrics = None if watchers else metrics
-            folder.save_best(model)
+            best_weights = model_weights(model)
+            folder.save_best(best_weights)
         else:
             done.evals_since_best += 1
         return float(value)
@@ -168,7 +185,6 @@ def _train(
         hook for m in model.modules() if callable(hook := getattr(m, "on_validation", None))
     ]
     window = _Window()
-    carry: Any = None  # the state streaming tasks carry across batches
     stopped, last_eval, start_step = "steps", done.step, done.step
     bar = tqdm(total=cfg.steps, initial=done.step, disable=not (progress and folder.main))
     set_learning_rate(optimizer, cfg, done.step, done.train_time_s, done.lr_scale)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnnlab._checks import check_device
 from rnnlab._io import CheckpointError, read_json
 from rnnlab._plugins import load_recorded
 from rnnlab.decoding.seq2seq import decode_sources
@@ -23,6 +24,7 @@ from rnnlab.tasks.spec import TaskSpec
 from rnnlab.tasks.tokens import UNK
 from rnnlab.training.checkpoint import load_weights
 from rnnlab.training.config import RunConfig
+from rnnlab.training.run_folder import read_config
 
 
 @dataclass
@@ -76,7 +78,8 @@ class TrainedRun:
         batch_size: int = 64,
     ) -> list[str]:
         """Decode each text with an encoder-decoder run, in order: greedy (``beam=1``) or
-        beam search of width ``beam``; the outputs are detokenised text.
+        beam search of width ``beam``; the outputs are detokenised text. A blank text is
+        answered by an empty output, with nothing decoded (one output per text, always).
 
         Example::
 
@@ -118,6 +121,20 @@ class TrainedRun:
             raise ValueError("translate takes a list of texts, not one string")
         if not texts:
             return []
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"text {i} is {type(text).__name__}, expected str")
+        blank = [not text.strip() for text in texts]
+        if any(blank):  # an empty line answers an empty line, with nothing decoded
+            decoded = iter(
+                self._decode(
+                    [t for t, b in zip(texts, blank, strict=True) if not b],
+                    beam,
+                    length_penalty,
+                    batch_size,
+                )
+            )
+            return [("", []) if b else next(decoded) for b in blank]
         codec = self.codec
         x, lengths = collate_sources([codec.encode_source(t) for t in texts])
         device = next(self.model.parameters()).device
@@ -140,12 +157,24 @@ class TrainedRun:
         """
         if "codec" in self.task_info:
             raise ValueError("an encoder-decoder run decodes text: use run.translate(texts)")
-        xt = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
-        xt = xt.to(torch.get_default_dtype())
+        try:
+            xt = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
+            xt = xt.to(torch.get_default_dtype())
+        except (TypeError, ValueError, RuntimeError) as exc:
+            what = type(x).__name__
+            raise TypeError(f"x must be an array of numbers, got {what} ({exc})") from None
+        if not bool(torch.isfinite(xt).all()):
+            raise ValueError("x holds NaN or Inf; expected finite numbers")
         input_size = self.model.input_size
         if xt.dim() == 2 and input_size == 1:
             xt = xt.unsqueeze(-1)
-        lt = None if lengths is None else torch.as_tensor(lengths).long()
+        if xt.dim() != 3 or xt.shape[-1] != input_size or xt.shape[0] == 0 or xt.shape[1] == 0:
+            raise ValueError(
+                f"x must have shape (B, T, {input_size})"
+                + (" or (B, T)" if input_size == 1 else "")
+                + f" with B, T >= 1, got {tuple(xt.shape)}"
+            )
+        lt = None if lengths is None else _check_lengths(lengths, xt.shape[0], xt.shape[1])
         device = next(self.model.parameters()).device
         with torch.no_grad():
             outputs, _ = self.model(
@@ -169,7 +198,8 @@ def load(run_dir: str | Path, device: str = "cpu", checkpoint: str = "best") -> 
     folder = Path(run_dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"run folder {folder} does not exist")
-    raw = read_json(folder / "config.json")
+    raw = read_config(folder)
+    check_device(device)
     if checkpoint not in ("best", "last"):
         raise ValueError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
     load_recorded(list(raw.get("plugins", [])), f"run {folder}")
@@ -185,3 +215,19 @@ def load(run_dir: str | Path, device: str = "cpu", checkpoint: str = "best") -> 
     summary_path = folder / "summary.json"
     summary = read_json(summary_path) if summary_path.exists() else {}
     return TrainedRun(folder, config, spec, model, summary, info)
+
+
+def _check_lengths(lengths: Any, batch: int, steps: int) -> Tensor:
+    """``lengths`` as a ``(B,)`` int64 tensor, or a one-line ``ValueError`` unless they are
+    ``batch`` whole numbers in ``[1, steps]``."""
+    try:
+        values = torch.as_tensor(lengths if isinstance(lengths, Tensor) else np.asarray(lengths))
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"lengths must be {batch} whole numbers, got {lengths!r}") from None
+    if values.dim() != 1 or values.shape[0] != batch:
+        raise ValueError(f"lengths must have shape ({batch},), got {tuple(values.shape)}")
+    if values.is_floating_point() and not bool((values == values.round()).all()):
+        raise ValueError(f"lengths must be whole numbers, got {values.tolist()}")
+    if values.dtype == torch.bool or not bool(((values >= 1) & (values <= steps)).all()):
+        raise ValueError(f"lengths must lie in [1, {steps}] (T), got {values.tolist()}")
+    return values.long()

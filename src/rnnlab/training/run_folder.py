@@ -1,18 +1,25 @@
 """A run folder on disk: what training writes and what ``--resume`` reads back.
 
-Files (every one written to a temporary name and renamed into place):
+Files (every one written to a temporary name, synced, and renamed into place):
 
 * ``config.json``: the resolved run configuration and ``task_info`` (the task's spec,
   vocabulary or codec, metadata), enough to rebuild the model without the task's data.
 * ``metrics.jsonl``: one JSON object per evaluation and per training window.
 * ``best.safetensors``: the weights with the best ``val`` figure.
-* ``trainer.pt``: the one unit a resume reads: step, time, the model's and optimiser's
-  state, RNG states, the pre-clip gradient norms and any objective state (professor
-  forcing's discriminator). It is written last, in one rename, so a resume never mixes two
-  checkpoints.
+* ``trainer.pt``: the checkpoint, one unit, the only file a resume reads: step, time, the
+  model's weights and the best weights, the optimiser's state, RNG states, the pre-clip
+  gradient norms, the state a streaming task carries across batches (truncated BPTT) and
+  any objective state (professor forcing's discriminator). It is renamed into place after
+  every other file of its step, so a kill at any moment leaves either the previous unit or
+  this one, never a mix.
 * ``last.safetensors`` and ``clipping.json``: the same checkpoint's weights and gradient
   norms, for ``rnnlab.load(run, checkpoint="last")`` and ``diagnose clipping``.
 * ``summary.json``: when training ends.
+
+A resume (:meth:`RunFolder.resume`) makes every other file agree with ``trainer.pt``
+before training goes on: ``best.safetensors``, ``last.safetensors`` and ``clipping.json``
+are rewritten from it, and ``metrics.jsonl`` keeps the lines up to its step, once each
+(what a killed run logged past its last checkpoint is logged again as training replays it).
 
 Only rank 0 writes (``RANK`` environment variable); the other ranks wait at a barrier when
 ``torch.distributed`` is initialised, so every rank sees a checkpoint once it exists.
@@ -20,19 +27,21 @@ Only rank 0 writes (``RANK`` environment variable); the other ranks wait at a ba
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from rnnlab._io import json_line, read_json, write_json
+from rnnlab._io import CheckpointError, atomic_write, json_line, read_json, write_json
 from rnnlab.training.checkpoint import (
+    load_tensors,
     load_trainer_state,
     load_weights,
+    save_tensors,
     save_trainer_state,
-    save_weights,
 )
 
 
@@ -49,7 +58,10 @@ def barrier() -> None:
 
 def read_config(run_dir: str | Path) -> dict[str, Any]:
     """The ``config.json`` of a run folder, as a dict."""
-    data: dict[str, Any] = read_json(Path(run_dir) / "config.json")
+    path = Path(run_dir) / "config.json"
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise CheckpointError(f"corrupt {path}: expected a JSON object, got {type(data).__name__}")
     return data
 
 
@@ -63,6 +75,8 @@ class RunFolder:
 
     def start(self, record: dict[str, Any], resume: bool) -> None:
         """Create the folder (a fresh run clears its metrics) and write ``config.json``."""
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"run folder {self.path} is a file; expected a folder")
         if self.main:
             self.path.mkdir(parents=True, exist_ok=True)
             if not resume:
@@ -89,40 +103,87 @@ class RunFolder:
             with open(self.path / "samples.txt", "a", encoding="utf-8") as f:
                 f.write(f"--- step {step} ---\n{text}\n")
 
-    def save_best(self, model: nn.Module) -> None:
+    def save_best(self, weights: dict[str, Tensor]) -> None:
         if self.main:
-            save_weights(model, self.path / "best.safetensors")
+            save_tensors(weights, self.path / "best.safetensors")
 
     def load_best(self, model: nn.Module) -> None:
         barrier()
         load_weights(model, self.path / "best.safetensors")
 
     def save_checkpoint(self, model: nn.Module, state: dict[str, Any]) -> None:
-        """Write the resume unit ``trainer.pt`` (with the model's weights) and, before it,
-        the user-facing ``last.safetensors`` and ``clipping.json``."""
+        """Write ``last.safetensors`` and ``clipping.json``, then the unit ``trainer.pt``
+        (``state`` with the model's weights under ``"model"``)."""
         if self.main:
-            norms = state["grad_norms"]
-            write_json(
-                self.path / "clipping.json",
-                {
-                    "clip": state["clip"],
-                    "clipped_fraction": state["n_clipped"] / max(1, state["step"]),
-                    "grad_norm": norms,
-                },
-            )
-            save_weights(model, self.path / "last.safetensors")
-            weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-            save_trainer_state({**state, "model": weights}, self.path / "trainer.pt")
+            self._write_views(model_weights(model), state)
+            save_trainer_state({**state, "model": model_weights(model)}, self.path / "trainer.pt")
         barrier()
 
+    def _write_views(self, weights: dict[str, Tensor], state: dict[str, Any]) -> None:
+        norms = state["grad_norms"]
+        write_json(
+            self.path / "clipping.json",
+            {
+                "clip": state.get("clip"),
+                "clipped_fraction": state.get("n_clipped", 0) / max(1, state["step"]),
+                "grad_norm": norms,
+            },
+        )
+        save_tensors(weights, self.path / "last.safetensors")
+
+    def resume(self, model: nn.Module) -> dict[str, Any]:
+        """The state of the last :meth:`save_checkpoint`, its weights loaded into ``model``;
+        the other files are made to agree with it first (see the module docstring).
+
+        The state's ``"best_model"`` holds the best weights (``None`` before the first
+        evaluation). Runs written before ``trainer.pt`` held the weights read them from
+        ``last.safetensors``, their gradient norms from ``clipping.json`` and their best
+        weights from ``best.safetensors``."""
+        state = self.load_checkpoint(model)
+        if "best_model" not in state:  # written before trainer.pt held the best weights
+            best = self.path / "best.safetensors"
+            state["best_model"] = load_tensors(best) if best.is_file() else None
+        if self.main:
+            self._write_views(model_weights(model), state)
+            if state["best_model"] is not None:
+                save_tensors(state["best_model"], self.path / "best.safetensors")
+            self._truncate_metrics(state["step"])
+        barrier()
+        return state
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Keep the ``metrics.jsonl`` lines of steps up to ``step``, the first of each
+        ``(step, split)``, without the final ``test`` line of a finished run."""
+        path = self.path / "metrics.jsonl"
+        if not path.is_file():
+            return
+        kept, seen = [], set()
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+                key = (int(record["step"]), str(record["split"]))
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by a kill
+            if key[0] <= step and key[1] != "test" and key not in seen:
+                seen.add(key)
+                kept.append(line + "\n")
+        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(kept)))
+
     def load_checkpoint(self, model: nn.Module) -> dict[str, Any]:
-        """The state saved by :meth:`save_checkpoint`, its weights loaded into ``model``.
-        (Runs written before ``trainer.pt`` held the weights and the gradient norms read
-        them from ``last.safetensors`` and ``clipping.json``.)"""
-        state = load_trainer_state(self.path / "trainer.pt")
+        """The state saved by :meth:`save_checkpoint`, its weights loaded into ``model``
+        (read only: :meth:`resume` also brings the other files in line)."""
+        path = self.path / "trainer.pt"
+        state = load_trainer_state(path)
+        missing = [k for k in ("step", "optimizer", "rng") if k not in state]
+        if missing:
+            raise CheckpointError(f"corrupt trainer state {path}: no {missing[0]!r}")
         if "model" in state:
             device = next(model.parameters()).device
-            model.load_state_dict({k: v.to(device) for k, v in state.pop("model").items()})
+            try:
+                model.load_state_dict({k: v.to(device) for k, v in state.pop("model").items()})
+            except (RuntimeError, AttributeError) as exc:
+                first = str(exc).strip().splitlines()[0]
+                raise CheckpointError(f"{path} does not match the model: {first}") from None
         else:
             load_weights(model, self.path / "last.safetensors")
         if "grad_norms" not in state:
@@ -138,6 +199,11 @@ class RunFolder:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def model_weights(model: nn.Module) -> dict[str, Tensor]:
+    """A CPU copy of ``model``'s state dict (what a checkpoint saves)."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
 def _tensorboard(path: Path) -> Any:
