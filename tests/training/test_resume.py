@@ -19,6 +19,8 @@ import rnnlab
 from rnnlab import RNNConfig, RunConfig, TaskOptions, TrainConfig
 from rnnlab._io import json_line
 from rnnlab.cli import main
+from rnnlab.memory import GGNNConfig, MemN2NConfig
+from rnnlab.models.transformer import TransformerConfig
 from rnnlab.training import checkpoint as checkpoint_module
 from rnnlab.training import run_folder
 
@@ -62,7 +64,34 @@ def _configs(tmp_path: Path) -> dict[str, Callable[[int], RunConfig]]:
             pf_mlp=4,
             pf_g_min_acc=0.0,
         ),
+        # the wave-2 families: a carried key/value cache, a task with its own batch type, a
+        # memory cell, a scan cell
+        "transformer-charlm": make(
+            "charlm",
+            TaskOptions(T=8, data=corpus),
+            TransformerConfig(num_layers=1, num_heads=2, hidden_size=8, max_length=16),
+        ),
+        "memn2n": lambda steps: make(  # the data folder is looked up (or skipped) lazily
+            "babi", TaskOptions(data=_babi_folder(), task_id="1"), MemN2NConfig(hidden_size=8)
+        )(steps),
+        "ggnn": make("graph-path", TaskOptions(), GGNNConfig(hidden_size=6, prop_steps=2)),
+        "ntm": make(
+            "ntm-copy",
+            TaskOptions(T=3),
+            RNNConfig(
+                cell="ntm", hidden_size=8, cell_options={"memory_slots": 6, "memory_width": 4}
+            ),
+        ),
+        "lru": make("copy", TaskOptions(T=4), RNNConfig(cell="lru", hidden_size=8)),
     }
+
+
+def _babi_folder() -> str:
+    """The shared bAbI folder (en 1k), or a skip where it is absent."""
+    folder = Path(__file__).resolve().parents[3] / "shared" / "data" / "babi"
+    if not folder.is_dir():
+        pytest.skip(f"no bAbI data at {folder}")
+    return str(folder)
 
 
 FAMILIES = (
@@ -72,6 +101,11 @@ FAMILIES = (
     "seq2seq",
     "vec2seq",
     "professor-forcing",
+    "transformer-charlm",
+    "memn2n",
+    "ggnn",
+    "ntm",
+    "lru",
 )
 
 
