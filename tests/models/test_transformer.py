@@ -214,6 +214,10 @@ def test_train_sample_and_translate_from_the_command_line(
     capsys.readouterr()
     assert main(["translate", s2s_run, "a b c", "--beam", "2"]) == 0
     assert capsys.readouterr().out.count("\n") == 1  # one line (3 steps: maybe empty)
+    # cross-attention maps are the rnn family's: a one-line error here, not a traceback
+    diag = ["diagnose", "attention", "--run", s2s_run, "--text", "a b c"]
+    assert main([*diag, "--out", str(tmp_path / "diag")]) == 2
+    assert "does not report attention weights" in capsys.readouterr().err
 
 
 def test_preview_during_training_stays_within_an_absolute_context(tmp_path: Path) -> None:

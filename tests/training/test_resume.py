@@ -127,6 +127,10 @@ def _assert_same_run(full: Path, resumed: Path) -> None:
     for name in ("best.safetensors", "last.safetensors"):
         assert _max_diff(load_file(str(full / name)), load_file(str(resumed / name))) == 0.0
     assert _metrics(full) == _metrics(resumed)
+    samples = [run / "samples.txt" for run in (full, resumed)]
+    assert samples[0].is_file() == samples[1].is_file()
+    if samples[0].is_file():  # a language model's samples, one per evaluation, none twice
+        assert samples[0].read_text() == samples[1].read_text()
     summary_a = json.loads((full / "summary.json").read_text())
     summary_b = json.loads((resumed / "summary.json").read_text())
     assert summary_a["metrics"] == summary_b["metrics"]

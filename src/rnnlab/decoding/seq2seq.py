@@ -71,6 +71,12 @@ def decode_sources(
             S = int(length.max())
             x = src.index_select(0, index)[:, :S]
             state = model.encode(x, length)
+            if attention and not hasattr(state, "attention"):
+                raise ValueError(
+                    f"{type(model).__name__} does not report attention weights while "
+                    "decoding (its state has no 'attention'); attention maps come from the "
+                    "rnn family's encoder-decoders (--attention general/dot/additive)"
+                )
             first = torch.full((len(rows),), BOS, dtype=torch.long, device=device)
             out, weights = _decode_chunk(
                 model, state, first, max_length, beam_size, length_penalty, attention

@@ -148,6 +148,7 @@ class RunFolder:
             if state["best_model"] is not None:
                 save_tensors(state["best_model"], self.path / "best.safetensors")
             self._truncate_metrics(state["step"])
+            self._truncate_samples(state["step"])
         barrier()
         return state
 
@@ -168,6 +169,19 @@ class RunFolder:
                 seen.add(key)
                 kept.append(line + "\n")
         atomic_write(path, lambda tmp: Path(tmp).write_text("".join(kept)))
+
+    def _truncate_samples(self, step: int) -> None:
+        """Keep the ``samples.txt`` entries of steps up to ``step``, the first of each."""
+        path = self.path / "samples.txt"
+        if not path.is_file():
+            return
+        kept, seen = [], set()
+        for entry in path.read_text(encoding="utf-8").split("--- step ")[1:]:
+            head, _, text = entry.partition(" ---\n")
+            if head.isdigit() and int(head) <= step and head not in seen:
+                seen.add(head)
+                kept.append(f"--- step {head} ---\n{text}")
+        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(kept), encoding="utf-8"))
 
     def load_checkpoint(self, model: nn.Module) -> dict[str, Any]:
         """The state saved by :meth:`save_checkpoint`, its weights loaded into ``model``
