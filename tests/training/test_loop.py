@@ -158,3 +158,32 @@ def test_val_of_the_best_weights_is_measured_once(
     vals = [r for r in read_lines(tmp_path / "metrics.jsonl") if r["split"] == "val"]
     best = next(r for r in vals if r["step"] == summary["best_step"])
     assert summary["metrics"]["val"] == {k: best[k] for k in summary["metrics"]["val"]}
+
+
+def test_a_time_budget_without_steps_is_not_cut_by_the_task_default() -> None:
+    """``--max-time`` alone: time ends the run (the copy task's default steps would end it
+    first); with ``--steps`` too, both bound it."""
+    from rnnlab.tasks.registry import build_task
+    from rnnlab.training.config import UNBOUNDED_STEPS
+    from rnnlab.training.resolve import resolve_config
+
+    task = build_task("copy", TaskOptions(T=5))
+    default = resolve_config("copy", task, TaskOptions(T=5), {"model": "gru"}, {})
+    timed = resolve_config("copy", task, TaskOptions(T=5), {"model": "gru"}, {"max_time": 5.0})
+    both = resolve_config(
+        "copy", task, TaskOptions(T=5), {"model": "gru"}, {"max_time": 5.0, "steps": 7}
+    )
+    assert default.train.steps == task.defaults["steps"] < UNBOUNDED_STEPS
+    assert timed.train.steps == UNBOUNDED_STEPS and timed.train.max_time == 5.0
+    assert both.train.steps == 7
+
+
+def test_max_time_alone_from_the_command_line(tmp_path: Path) -> None:
+    from rnnlab.cli import main
+    from rnnlab.training.config import UNBOUNDED_STEPS
+
+    out = tmp_path / "run"
+    argv = ["train", "copy", "--T", "3", "--hidden", "8", "--batch-size", "4", "--quiet"]
+    assert main([*argv, "--max-time", "0.5", "--out", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["stopped"] == "max_time"
+    assert json.loads((out / "config.json").read_text())["train"]["steps"] == UNBOUNDED_STEPS

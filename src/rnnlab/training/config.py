@@ -16,6 +16,8 @@ from rnnlab.training.numerics import ON_NAN
 from rnnlab.training.scheduled_sampling import SamplingSchedule
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+UNBOUNDED_STEPS = 2**62
+"""``steps`` of a run bounded by ``max_time`` alone (``--max-time`` without ``--steps``)."""
 RESUMABLE_FIELDS = (
     "steps",
     "max_time",
@@ -119,7 +121,11 @@ class TrainConfig:
         help="differentiate the batch's mean loss, or its sum over the rows",
         choices=REDUCTIONS,
     )
-    steps: int = option(2000, flag="steps", help="training steps (batches)")
+    steps: int = option(
+        2000,
+        flag="steps",
+        help="training steps (batches); with --max-time and no --steps, time alone ends the run",
+    )
     batch_size: int = option(64, flag="batch-size", help="sequences per batch")
     clip: float | None = option(
         1.0, flag="clip", help="clip the global gradient norm", negative="no-clip"

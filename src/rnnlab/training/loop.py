@@ -34,7 +34,7 @@ from rnnlab.models.base import describe
 from rnnlab.models.registry import build_model
 from rnnlab.tasks.base import Task, batch_length, batch_to
 from rnnlab.tasks.registry import build_task
-from rnnlab.training.config import RunConfig, check_resume_config
+from rnnlab.training.config import UNBOUNDED_STEPS, RunConfig, check_resume_config
 from rnnlab.training.evaluate import ModelEvaluator, evaluate
 from rnnlab.training.numerics import NonFiniteError, step_fault, weights_fault
 from rnnlab.training.objectives import autocast, make_objective
@@ -186,7 +186,8 @@ def _train(
     ]
     window = _Window()
     stopped, last_eval, start_step = "steps", done.step, done.step
-    bar = tqdm(total=cfg.steps, initial=done.step, disable=not (progress and folder.main))
+    total = None if cfg.steps == UNBOUNDED_STEPS else cfg.steps  # time alone ends the run
+    bar = tqdm(total=total, initial=done.step, disable=not (progress and folder.main))
     set_learning_rate(optimizer, cfg, done.step, done.train_time_s, done.lr_scale)
     model.train()
     try:

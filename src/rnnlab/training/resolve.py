@@ -9,7 +9,7 @@ from typing import Any
 from rnnlab.models.registry import family_names, model_family, resolve_model_name
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.registry import TaskOptions
-from rnnlab.training.config import RunConfig, TrainConfig
+from rnnlab.training.config import UNBOUNDED_STEPS, RunConfig, TrainConfig
 
 DEFAULT_MODEL = "gru"
 
@@ -58,6 +58,10 @@ def resolve_config(
     if callable(complete):
         model_fields = complete(model_fields, set(given) | set(shorthand))
     train_fields.update(train or {})
+    given_train = train or {}
+    if given_train.get("max_time") is not None and "steps" not in given_train:
+        # a time budget the caller chose is the budget: the task's default steps do not cut it
+        train_fields["steps"] = UNBOUNDED_STEPS
     return RunConfig(
         task=task_name,
         task_options=options,
