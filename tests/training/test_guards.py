@@ -51,7 +51,7 @@ def test_professor_forcing_gates_at_the_papers_defaults(
         not torch.equal(a, p) for a, p in zip(before, pf.discriminator.parameters(), strict=True)
     )
     assert changed == trains_d
-    assert (adversarial.requires_grad and float(adversarial) > 0) == uses_g
+    assert (adversarial.requires_grad and float(adversarial.detach()) > 0) == uses_g
 
 
 class _Fixed(nn.Module):
