@@ -31,7 +31,32 @@ def _check_method(scan_method: str) -> None:
         )
 
 
-class MinGRUCell(LinearScanCell):
+class _MinimalCell(LinearScanCell):
+    """What minGRU and minLSTM share: one affine map of ``x_t`` to ``parts`` blocks of
+    pre-activations (gates and candidate), hoisted out of the recurrence."""
+
+    def __init__(
+        self, input_size: int, hidden_size: int, parts: int, log_space: bool, scan_method: str
+    ) -> None:
+        super().__init__()
+        check_positive("input_size", input_size)
+        check_positive("hidden_size", hidden_size)
+        _check_method(scan_method)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.output_size = hidden_size
+        self.log_space = bool(log_space)
+        self.scan_method = scan_method
+        self.linear = nn.Linear(input_size, parts * hidden_size)
+
+    def project_input(self, x: Tensor) -> Tensor:
+        return self.linear(x)
+
+    def affine_input(self) -> tuple[Tensor, Tensor | None]:
+        return self.linear.weight, self.linear.bias
+
+
+class MinGRUCell(_MinimalCell):
     r"""minGRU: the update gate and the candidate read ``x_t`` only.
 
     .. math::
@@ -69,22 +94,7 @@ class MinGRUCell(LinearScanCell):
         log_space: bool = False,
         scan_method: str = "auto",
     ) -> None:
-        super().__init__()
-        check_positive("input_size", input_size)
-        check_positive("hidden_size", hidden_size)
-        _check_method(scan_method)
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.output_size = hidden_size
-        self.log_space = bool(log_space)
-        self.scan_method = scan_method
-        self.linear = nn.Linear(input_size, 2 * hidden_size)  # [z, h~] pre-activations
-
-    def project_input(self, x: Tensor) -> Tensor:
-        return self.linear(x)
-
-    def affine_input(self) -> tuple[Tensor, Tensor | None]:
-        return self.linear.weight, self.linear.bias
+        super().__init__(input_size, hidden_size, 2, log_space, scan_method)  # [z, h~]
 
     def coefficients(self, p: Tensor) -> tuple[Tensor, Tensor]:
         k, h_pre = p.chunk(2, dim=-1)
@@ -98,7 +108,7 @@ class MinGRUCell(LinearScanCell):
         return -F.softplus(k), -F.softplus(-k) + log_g(h_pre)
 
 
-class MinLSTMCell(LinearScanCell):
+class MinLSTMCell(_MinimalCell):
     r"""minLSTM: forget and input gates read ``x_t`` only and are normalised to sum to one.
 
     .. math::
@@ -127,22 +137,7 @@ class MinLSTMCell(LinearScanCell):
         log_space: bool = False,
         scan_method: str = "auto",
     ) -> None:
-        super().__init__()
-        check_positive("input_size", input_size)
-        check_positive("hidden_size", hidden_size)
-        _check_method(scan_method)
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.output_size = hidden_size
-        self.log_space = bool(log_space)
-        self.scan_method = scan_method
-        self.linear = nn.Linear(input_size, 3 * hidden_size)  # [f, i, h~] pre-activations
-
-    def project_input(self, x: Tensor) -> Tensor:
-        return self.linear(x)
-
-    def affine_input(self) -> tuple[Tensor, Tensor | None]:
-        return self.linear.weight, self.linear.bias
+        super().__init__(input_size, hidden_size, 3, log_space, scan_method)  # [f, i, h~]
 
     def coefficients(self, p: Tensor) -> tuple[Tensor, Tensor]:
         k_f, k_i, h_pre = p.chunk(3, dim=-1)
