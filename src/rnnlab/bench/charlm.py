@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab.bench.timing import BenchResult, compare, timing_config
+from rnnlab.bench.timing import BenchResult, compare, lm_train_step, timing_config
 
 CHARLM_BENCH = "charlm_step_vs_plain"
 CHARLM_SIZES: dict[str, int] = {"V": 65, "B": 32, "T": 128, "H": 256, "layers": 2}
@@ -50,16 +49,7 @@ def run_charlm_step(quick: bool, repeats: int) -> BenchResult:
     batch = Batch(x, y)
 
     def step(model: nn.Module, forward: Callable[[], Tensor]) -> Callable[[], None]:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-
-        def run() -> None:
-            logits = forward()
-            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
-        return run
+        return lm_train_step(model, forward, y, lr=3e-3)
 
     num_s, den_s = compare(
         step(ours, lambda: ours(batch)[0]),

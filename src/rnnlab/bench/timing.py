@@ -53,6 +53,23 @@ def train_step(module: nn.Module, x: Tensor) -> Callable[[], None]:
     return run
 
 
+def lm_train_step(
+    model: nn.Module, forward: Callable[[], Tensor], targets: Tensor, lr: float
+) -> Callable[[], None]:
+    """One AdamW step of a language model: ``forward()`` gives logits ``(B, T, V)``, scored
+    by next-token cross-entropy against ``targets (B, T)``."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+
+    def run() -> None:
+        logits = forward()
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return run
+
+
 def _seconds(fn: Callable[[], None]) -> float:
     start = time.perf_counter()
     fn()

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab.bench.timing import BenchResult, compare, timing_config
+from rnnlab.bench.timing import BenchResult, compare, lm_train_step, timing_config
 
 if TYPE_CHECKING:
     from rnnlab.models import TransformerLM
@@ -137,16 +137,7 @@ def run_train_step(quick: bool, repeats: int) -> BenchResult:
     batch = Batch(x, y)
 
     def step(model: nn.Module, forward: Callable[[], Tensor]) -> Callable[[], None]:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-
-        def run() -> None:
-            logits = forward()
-            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
-        return run
+        return lm_train_step(model, forward, y, lr=1e-3)
 
     num_s, den_s = compare(
         step(ours, lambda: ours(batch)[0]), step(plain, lambda: plain(x)), repeats
