@@ -70,14 +70,14 @@ MUTANTS: list[tuple[str, str, str, str, str]] = [
     (
         "scheduled sampling: one coin per sequence",
         "training/scheduled_sampling.py",
-        "                coin = torch.rand(x.shape[0], generator=generator, device=x.device)\n",
+        "                coin = uniform_rows(x.shape[0], generator, x.device)\n",
         "                coin = torch.rand(x.shape[0], generator=torch.Generator().manual_seed(0))\n",
         "tests/training/test_guards.py",
     ),
     (
         "scheduled sampling: one coin per step for the batch",
         "training/scheduled_sampling.py",
-        "                coin = torch.rand(x.shape[0], generator=generator, device=x.device)\n",
+        "                coin = uniform_rows(x.shape[0], generator, x.device)\n",
         "                coin = torch.rand(1, generator=generator, device=x.device)\n",
         "tests/training/test_guards.py",
     ),
@@ -105,7 +105,7 @@ MUTANTS: list[tuple[str, str, str, str, str]] = [
     (
         "professor forcing: argmax fed back",
         "training/professor_forcing.py",
-        "                token = torch.multinomial(probs, 1, generator=generator).squeeze(1)\n",
+        "                token = sample_rows(probs, generator)  # torch.multinomial, row by row\n",
         "                token = probs.argmax(-1)\n",
         "tests/training/test_guards.py tests/training/test_professor_forcing.py",
     ),

@@ -56,6 +56,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
+    from rnnlab.training.distributed import is_main_process
     from rnnlab.training.loop import train
     from rnnlab.training.run_folder import read_config
 
@@ -75,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.resume and (out / "config.json").exists() and not args.overwrite:
         raise ValueError(f"run folder {out} already holds a run; use --resume or --overwrite")
     summary = train(config, out, resume=args.resume, progress=not args.quiet, task=task)
-    _print_summary(summary, out)
+    if is_main_process():  # under torchrun, one summary
+        _print_summary(summary, out)
     return 0
 
 

@@ -10,6 +10,11 @@ cut, reset where the task says. Schedules (learning rate, per-cell annealing thr
 Modules with an ``on_validation(metrics)`` method see every ``val`` evaluation's figures
 (a memory network's linear start ends when the validation loss stops falling); what they
 change must live in their buffers, so that checkpoints and resumes keep it.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the same loop trains data-parallel: each process
+takes its rows of the global batch and the objective is wrapped in
+``DistributedDataParallel``; :mod:`rnnlab.training.distributed` holds the mechanics (rows,
+agreement on decisions, rank 0 writing) and says what equals a one-process run.
 """
 
 from __future__ import annotations
@@ -32,9 +37,10 @@ from rnnlab._tree import state_from_plain, state_to_plain
 from rnnlab.cells.base import detach_state, map_state
 from rnnlab.models.base import describe
 from rnnlab.models.registry import build_model
-from rnnlab.tasks.base import Task, batch_length, batch_to
+from rnnlab.tasks.base import Task, batch_length, batch_rows, batch_to
 from rnnlab.tasks.registry import build_task
 from rnnlab.training.config import UNBOUNDED_STEPS, RunConfig, check_resume_config
+from rnnlab.training.distributed import World, session, world_from_env, wrap
 from rnnlab.training.evaluate import ModelEvaluator, evaluate
 from rnnlab.training.numerics import NonFiniteError, step_fault, weights_fault
 from rnnlab.training.objectives import autocast, make_objective
@@ -81,10 +87,16 @@ def train(
     :class:`~rnnlab.training.numerics.NonFiniteError` naming the step (after writing a
     ``summary.json`` that says so; no non-finite checkpoint is ever written), unless
     ``config.train.on_nan`` is ``"skip"`` (see :mod:`rnnlab.training.numerics`).
+
+    Started by ``torchrun`` (``WORLD_SIZE`` > 1), the processes train data-parallel, each
+    on ``batch_size / WORLD_SIZE`` rows of the global batch (a ``ValueError`` when it does
+    not divide), and every one returns the summary rank 0 writes; see
+    :mod:`rnnlab.training.distributed`.
     """
     device = check_device(config.train.device)
-    with training_threads(config.train.threads, device) as threads:
-        return _train(config, Path(out_dir), device, threads, resume, progress, task)
+    world_from_env().check_batch_size(config.train.batch_size)  # before any process waits
+    with session(device) as (world, device), training_threads(config.train.threads, device) as th:
+        return _train(config, Path(out_dir), device, th, resume, progress, task, world)
 
 
 def _train(
@@ -95,6 +107,7 @@ def _train(
     resume: bool,
     progress: bool,
     task: Task | None,
+    world: World,
 ) -> dict[str, Any]:
     cfg = config.train
     task = task or build_task(config.task, config.task_options)
@@ -119,10 +132,13 @@ def _train(
         done = Progress(**{k: saved[k] for k in asdict(done) if k in saved})
         objective.load_extra_state(saved)
         best_weights = saved["best_model"]
-        if saved.get("carry") is not None:
+        if saved.get("carry") is not None:  # the global batch's: this rank takes its rows
             carry = map_state(lambda t: t.to(device), state_from_plain(saved["carry"]))
+            carry = world.take_rows(carry, cfg.batch_size)
     record = {**config.to_dict(), "task_info": task.info(), "plugins": loaded_plugins()}
     record["threads"] = threads
+    if world.distributed:
+        record["processes"] = world.size
     folder.start(record, resume)
     measure = partial(
         evaluate,
@@ -143,14 +159,15 @@ def _train(
     def checkpoint() -> None:
         check_weights()
         state = {**asdict(done), "optimizer": optimizer.state_dict(), "rng": rng_state()}
-        state["carry"] = state_to_plain(map_state(lambda t: t.cpu(), carry))
+        whole = world.gather_rows(carry)  # the global batch's state: resumable by any world
+        state["carry"] = state_to_plain(map_state(lambda t: t.cpu(), whole))
         state["best_model"] = best_weights
         folder.save_checkpoint(model, {**state, **objective.extra_state(), "clip": cfg.clip})
 
     def validate() -> float:
         nonlocal best_weights
         check_weights()
-        metrics = measure("val")
+        metrics = world.broadcast(measure("val"))  # every rank measures; rank 0's figures rule
         for watcher in watchers:
             watcher(metrics)
         folder.log(
@@ -185,6 +202,8 @@ def _train(
         hook for m in model.modules() if callable(hook := getattr(m, "on_validation", None))
     ]
     window = _Window()
+    step_fn = wrap(objective, device)  # DistributedDataParallel under torchrun
+    rows = world.rows(cfg.batch_size)
     stopped, last_eval, start_step = "steps", done.step, done.step
     total = None if cfg.steps == UNBOUNDED_STEPS else cfg.steps  # time alone ends the run
     bar = tqdm(total=total, initial=done.step, disable=not (progress and folder.main))
@@ -198,22 +217,25 @@ def _train(
             tick = time.perf_counter()
             for hook in hooks:
                 hook(run_progress(done.step, done.train_time_s, cfg))
-            batch = batch_to(task.train_batch(done.step, cfg.batch_size), device)
+            batch = task.train_batch(done.step, cfg.batch_size)
+            if world.distributed:
+                batch = batch_rows(batch, rows)
+            batch = batch_to(batch, device)
             if task.stateful and task.resets_state(done.step, cfg.batch_size):
                 carry = None
             with autocast(device, cfg.bf16):
-                result = objective(batch, carry if task.stateful else None, done.step)
+                result = step_fn(batch, carry if task.stateful else None, done.step)
             if task.stateful:  # truncated BPTT: carry the state in float32, its graph cut
                 carry = map_state(
                     lambda t: t.float() if t.dtype == torch.bfloat16 else t,
                     detach_state(result.state),
                 )
             optimizer.zero_grad(set_to_none=True)
-            scale = batch_length(batch) if cfg.loss_reduction == "sum" else 1
+            scale = batch_length(batch) * world.size if cfg.loss_reduction == "sum" else 1
             (result.total * scale).backward()
             grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), cfg.clip or math.inf))
-            loss = float(result.loss.detach())
-            fault = step_fault(done.step + 1, loss, float(result.total.detach()), grad_norm)
+            loss, whole = world.mean([float(result.loss.detach()), float(result.total.detach())])
+            fault = step_fault(done.step + 1, loss, whole, grad_norm)
             if fault is not None:
                 optimizer.zero_grad(set_to_none=True)
                 if cfg.on_nan != "skip" or done.skipped_steps >= cfg.nan_skips:
@@ -226,7 +248,7 @@ def _train(
             else:
                 optimizer.step()
             done.step += 1
-            done.train_time_s += time.perf_counter() - tick
+            done.train_time_s += world.from_main(time.perf_counter() - tick)
             set_learning_rate(optimizer, cfg, done.step, done.train_time_s, done.lr_scale)
 
             clipped = cfg.clip is not None and grad_norm > cfg.clip
@@ -288,6 +310,7 @@ def _train(
         "clipped_fraction": done.n_clipped / max(1, done.step),
         "device": str(device),
         "threads": threads,
+        **({"processes": world.size} if world.distributed else {}),
         "beam_size": cfg.beam_size,
         **describe(model),
         **({"note": note} if (note := getattr(task, "note", None)) else {}),

@@ -58,6 +58,7 @@ from rnnlab._tree import flatten_state
 from rnnlab.cells import decoding
 from rnnlab.cells.base import State
 from rnnlab.training.config import TrainConfig
+from rnnlab.training.distributed import average_gradients, sample_rows, sum_across
 
 HiddenStepFn = Callable[[Tensor, State], tuple[Tensor, Tensor, State]]
 """``step(tokens (B,), state) -> (logits (B, V), behaviour (B, H), state)``."""
@@ -156,7 +157,7 @@ def free_running_run(
         for t in range(length):
             if t > 0:
                 probs = torch.softmax(logits[-1].detach().float(), dim=-1)
-                token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                token = sample_rows(probs, generator)  # torch.multinomial, row by row
             z, h, state = step(token, state)
             logits.append(z)
             hidden.append(h)
@@ -168,7 +169,8 @@ def discriminator_loss(
     discriminator: nn.Module, teacher_forced: Tensor, free_running: Tensor
 ) -> tuple[Tensor, float]:
     r""":math:`L_D` (mean over the batch of each run) and the accuracy of
-    :math:`D(b) > 1/2` on the ``2B`` behaviours."""
+    :math:`D(b) > 1/2` on the ``2B`` behaviours (under ``torchrun``: on the global batch's,
+    so that every rank opens the same gates)."""
     B = teacher_forced.shape[0]
     logit = discriminator(torch.cat([teacher_forced, free_running]))  # (2B,): one pass
     tf_logit, fr_logit = logit[:B], logit[B:]
@@ -176,7 +178,9 @@ def discriminator_loss(
         tf_logit, torch.ones_like(tf_logit)
     ) + F.binary_cross_entropy_with_logits(fr_logit, torch.zeros_like(fr_logit))
     correct = (tf_logit > 0).sum() + (fr_logit <= 0).sum()
-    return loss, float(correct) / (tf_logit.numel() + fr_logit.numel())
+    counts = torch.stack([correct.float(), torch.tensor(2.0 * B, device=correct.device)])
+    correct_all, seen_all = sum_across(counts.detach()).tolist()
+    return loss, correct_all / seen_all
 
 
 def generator_term(discriminator: nn.Module, free_running: Tensor) -> Tensor:
@@ -288,6 +292,7 @@ class ProfessorForcing:
         if train_d:
             self.optimizer.zero_grad(set_to_none=True)
             d_loss.backward()
+            average_gradients(list(self.discriminator.parameters()))  # under torchrun
             self.optimizer.step()
         use_g = self.weight > 0 and accuracy > self.g_min_accuracy
         if use_g:

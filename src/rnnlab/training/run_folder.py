@@ -22,17 +22,16 @@ are rewritten from it, and ``metrics.jsonl`` keeps the lines up to its step, onc
 (what a killed run logged past its last checkpoint is logged again as training replays it).
 
 Only rank 0 writes (``RANK`` environment variable); the other ranks wait at a barrier when
-``torch.distributed`` is initialised, so every rank sees a checkpoint once it exists.
+``torch.distributed`` is initialised, so every rank sees a checkpoint once it exists
+(:mod:`rnnlab.training.distributed`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from rnnlab._io import CheckpointError, atomic_write, json_line, read_json, write_json
@@ -43,17 +42,7 @@ from rnnlab.training.checkpoint import (
     save_tensors,
     save_trainer_state,
 )
-
-
-def is_main_process() -> bool:
-    """True on rank 0 (and when not distributed): the process that logs and checkpoints."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def barrier() -> None:
-    """Wait for every rank when running distributed; nothing otherwise."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
+from rnnlab.training.distributed import barrier, is_main_process, unwrapped
 
 
 def read_config(run_dir: str | Path) -> dict[str, Any]:
@@ -216,8 +205,9 @@ class RunFolder:
 
 
 def model_weights(model: nn.Module) -> dict[str, Tensor]:
-    """A CPU copy of ``model``'s state dict (what a checkpoint saves)."""
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    """A CPU copy of ``model``'s state dict (what a checkpoint saves; a model wrapped in
+    ``DistributedDataParallel`` is unwrapped, so no name carries a ``module.`` prefix)."""
+    return {k: v.detach().cpu().clone() for k, v in unwrapped(model).state_dict().items()}
 
 
 def _tensorboard(path: Path) -> Any:

@@ -26,6 +26,7 @@ from torch import Tensor
 from rnnlab._checks import check_unit_interval
 from rnnlab.cells import decoding
 from rnnlab.cells.base import State
+from rnnlab.training.distributed import sample_rows, uniform_rows
 
 SCHEDULES = ("linear", "exponential", "inverse_sigmoid")
 
@@ -90,10 +91,8 @@ def scheduled_sampling_forward(
         for t in range(x.shape[1]):
             if t > 0:
                 previous = outputs[-1].detach()
-                sampled = torch.multinomial(
-                    torch.softmax(previous.float(), dim=-1), 1, generator=generator
-                ).squeeze(1)
-                coin = torch.rand(x.shape[0], generator=generator, device=x.device)
+                sampled = sample_rows(torch.softmax(previous.float(), dim=-1), generator)
+                coin = uniform_rows(x.shape[0], generator, x.device)
                 token = torch.where(coin < teacher_probability, x[:, t], sampled)
             logits, state = step(token, state)
             outputs.append(logits)
