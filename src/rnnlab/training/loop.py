@@ -132,9 +132,9 @@ def _train(
         done = Progress(**{k: saved[k] for k in asdict(done) if k in saved})
         objective.load_extra_state(saved)
         best_weights = saved["best_model"]
-        if saved.get("carry") is not None:  # the global batch's: this rank takes its rows
+        if saved.get("carry") is not None:
             carry = map_state(lambda t: t.to(device), state_from_plain(saved["carry"]))
-            carry = world.take_rows(carry, cfg.batch_size)
+            carry = world.take_rows(carry, cfg.batch_size)  # saved whole: this rank's rows
     record = {**config.to_dict(), "task_info": task.info(), "plugins": loaded_plugins()}
     record["threads"] = threads
     if world.distributed:
