@@ -2,7 +2,8 @@
 # Throughput of data-parallel training: 1 process against 2 (torchrun, gloo), one thread
 # each, at equal global batch, on mnist1d with the README's GRU (2x128). Take both CPU
 # lanes so both cores are free:
-#   flock /tmp/rnnlab-cpu.lock flock /tmp/rnnlab-long.lock sh benchmarks/ddp_throughput.sh
+#   flock /tmp/rnnlab-long.lock flock /tmp/rnnlab-cpu.lock sh benchmarks/ddp_throughput.sh
+# (the long lane first: waiting for it does not hold up the short lane)
 # Prints steps/s = steps / wall_time_s (training time only, rank 0's, from summary.json).
 set -e
 PY=${PYTHON:-python}
