@@ -190,6 +190,12 @@ def build_report(paths: Sequence[str | Path], title: str = "rnnlab report") -> P
                     title="Comparison",
                     summary=f"{len(runs)} runs side by side: final metrics, then their "
                     "learning curves overlaid.",
+                    notes=(
+                        "val and test are each run's own main metric on its best checkpoint; "
+                        "baseline is the task's reference figure for it (e.g. a unigram "
+                        "model's bits per character, or a memoryless guess), and better "
+                        "says which direction wins.",
+                    ),
                     tables=(comparison_table(runs),),
                     figures=(plot_overlaid_curves([c for c in all_curves if not c.empty]),)
                     if any(not c.empty for c in all_curves)

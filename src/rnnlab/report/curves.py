@@ -82,6 +82,15 @@ def learning_curves(run: RunRecord) -> LearningCurves:
     return curves
 
 
+def _line(ax: Any, series: Series, **style: Any) -> None:
+    """One curve; with dots where it has few points (a run stopped by ``--max-time``
+    before its first ``eval_every`` logs a single point, which a bare line hides)."""
+    if len(series[0]) < 30:
+        style.setdefault("marker", "o")
+        style.setdefault("ms", 3)
+    ax.plot(*series, **style)
+
+
 def _finish(ax: Any, title: str, ylabel: str, log: bool = False) -> None:
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("step")
@@ -105,16 +114,16 @@ def plot_run_curves(curves: LearningCurves) -> Figure:
     plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.4))
     loss, metric, lr, norm = axes.flat
-    loss.plot(*curves.train_loss, label="train (mean over the window)")
-    loss.plot(*curves.val_loss, marker="o", ms=3, label="val")
+    _line(loss, curves.train_loss, label="train (mean over the window)")
+    _line(loss, curves.val_loss, label="val")
     _finish(loss, "loss", "nats")
-    metric.plot(*curves.val_metric, marker="o", ms=3, color="C1", label=f"val {curves.metric}")
+    _line(metric, curves.val_metric, color="C1", label=f"val {curves.metric}")
     if curves.baseline is not None:
         metric.axhline(curves.baseline, color="grey", ls="--", label="task baseline")
     _finish(metric, f"validation {curves.metric}", curves.metric)
-    lr.plot(*curves.lr, color="C2")
+    _line(lr, curves.lr, color="C2")
     _finish(lr, "learning rate", "lr")
-    norm.plot(*_positive(curves.grad_norm), color="C3", lw=0.8)
+    _line(norm, _positive(curves.grad_norm), color="C3", lw=0.8)
     if curves.clip is not None:
         norm.axhline(curves.clip, color="red", ls="--", label=f"clip {curves.clip:g}")
     _finish(
@@ -144,11 +153,10 @@ def plot_overlaid_curves(all_curves: Sequence[LearningCurves]) -> Figure:
     loss, lr, norm = flat[0], flat[1 + len(metrics)], flat[2 + len(metrics)]
     for i, c in enumerate(all_curves):
         color = f"C{i % 10}"
-        loss.plot(*c.train_loss, color=color, label=c.label)
-        ax = flat[1 + metrics.index(c.metric)]
-        ax.plot(*c.val_metric, marker="o", ms=3, color=color, label=c.label)
-        lr.plot(*c.lr, color=color, label=c.label)
-        norm.plot(*_positive(c.grad_norm), color=color, lw=0.7, label=c.label)
+        _line(loss, c.train_loss, color=color, label=c.label)
+        _line(flat[1 + metrics.index(c.metric)], c.val_metric, color=color, label=c.label)
+        _line(lr, c.lr, color=color, label=c.label)
+        _line(norm, _positive(c.grad_norm), color=color, lw=0.7, label=c.label)
     _finish(loss, "train loss", "nats")
     for j, metric in enumerate(metrics):
         _finish(flat[1 + j], f"validation {metric}", metric)
