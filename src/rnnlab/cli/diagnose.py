@@ -98,8 +98,6 @@ def run(args: argparse.Namespace) -> int:
         return _diagnose_memory(args, out)
     if args.what in ("attention", "length"):
         return _diagnose_seq2seq(args, out)
-    if args.what == "memory":
-        return _diagnose_memory(args, out)
     if args.what == "exposure":
         if not args.run:
             raise ValueError(
