@@ -59,9 +59,16 @@ class URNNCell(CachedRecurrenceCell[URNNFactors]):
     :meth:`unrolling`). :meth:`recurrence_matrix` builds the dense :math:`W` from dense
     factors, for tests and diagnostics.
 
+    :meth:`scan` (the unroll of :class:`~rnnlab.layers.Recurrent`) runs the same step over
+    the whole sequence in :class:`~rnnlab.cells.urnn_scan.URNNScan`: no graph is recorded
+    per step, the backward is a hand-written loop of adjoints (:math:`W^H = \bar D_1 F^H
+    R_1 \Pi^T \bar D_2 F R_2 \bar D_3`), and the FFTs' scalings are folded into
+    :math:`D_2`; outputs and gradients equal the step loop's.
+
     All parameters are real (``theta``, ``reflection_re/_im``, ``weight_ih_re/_im``,
     ``bias``); computations are complex (complex128 when the parameters are float64). The
-    state holds real and imaginary parts as two real tensors.
+    state holds real and imaginary parts as two real tensors; :meth:`project_input` gives
+    :math:`V x_t` interleaved (``[Re, Im]`` of each unit, a complex tensor as a view).
 
     Initialisation as in the paper: :math:`\theta \sim U(-\pi, \pi)`,
     :math:`v \sim U(-1, 1)` (real and imaginary parts), ``V`` Glorot uniform for a map
@@ -167,8 +174,8 @@ class URNNCell(CachedRecurrenceCell[URNNFactors]):
     ) -> tuple[Tensor, URNNState]:
         """The whole sequence through :class:`~rnnlab.cells.urnn_scan.URNNScan`: the step
         loop without a recorded graph and a hand-written adjoint loop for the backward
-        (same outputs and gradients as the step loop, about 3x faster at N = 1024).
-        Ragged ``lengths`` run the step loop."""
+        (same outputs and gradients as the step loop). Ragged ``lengths`` run the step
+        loop."""
         if step_mask(lengths, x.shape[1], x.device) is not None or x.shape[1] == 0:
             return super().scan(x, state, lengths)
         with self.unrolling():

@@ -24,25 +24,25 @@ times the :math:`N` of the unscaled inverse, saving two passes over the state.
 :math:`s_t = \mathrm{relu}(|z| + b) / |z|` is modReLU's real scale (:func:`modrelu_scale`).
 
 Backward, with :math:`g_v = \partial L / \partial \mathrm{Re}\, v + i\, \partial L /
-\partial \mathrm{Im}\, v` (PyTorch's convention for complex gradients) and
-:math:`\rho = \mathrm{Re}(\bar z_t\, g_{h_t})`:
+\partial \mathrm{Im}\, v` (PyTorch's convention for complex gradients),
+:math:`g_h = g_{y_t} + g_{h_t}^{\mathrm{rec}}` and :math:`\rho = \mathrm{Re}(\bar z_t
+g_h)`:
 
 .. math::
     \begin{aligned}
-    g_{z} &= s\, g_{h} + k\, z, \quad
-        k = -2 \rho\, b\, [s > 0]\, m^{-3} [|z| \ge \epsilon] \cdot \tfrac12 \cdot 2, &
+    g_z &= s\, g_h + k\, z, \quad k = -\rho\, b\, [s > 0]\, [|z| \ge \epsilon]\, m^{-3}, &
         g_b &= \textstyle\sum \rho\, [s > 0] / m, \\
-    g_{r^2} &= \bar d_3 g_z, \quad g_{x^2} = g_{r^2} - 2 (g_{r^2} \bar u_2) u_2^T, &
-        g_{d_3} &= \textstyle\sum g_z \bar r^2, \\
-    g_{y^2} &= N^{-1}\!\cdot N\, \mathrm{fft}(g_{x^2}) \text{ (the adjoint of } N\,
-        \mathrm{ifft}\text{, unscaled fft)}, & g_{d_2} &= \textstyle\sum g_{y^2}\,
-        \overline{\Pi r^1} / N, \\
-    g_{r^1} &= \Pi^T (\bar d_2 / N)\, g_{y^2}, \quad g_{x^1} = g_{r^1} - 2 (g_{r^1} \bar
-        u_1) u_1^T, & g_{y^1} &= N\, \mathrm{ifft}(g_{x^1}), \\
-    g_{h_{t-1}} &\mathrel{+}= \bar d_1 g_{y^1}, & g_{d_1} &= \textstyle\sum g_{y^1}
-        \bar h_{t-1}, \\
-    g_{u} &= -2 \textstyle\sum_b \big(\bar a_b\, g_{r,b} + \bar c_b\, x_b\big), &
-        a_b &= u^H x_b, \; c_b = u^H g_{r,b}
+    g_{r^2} &= \bar d_3\, g_z, \quad g_{x^2} = g_{r^2} - 2 (g_{r^2} \bar u_2) u_2^T, &
+        g_{d_3} &= \textstyle\sum g_z\, \bar r^2, \\
+    g_{y^2} &= \mathrm{fft}(g_{x^2}) \quad (\text{the adjoint of } N\, \mathrm{ifft}), &
+        g_{d_2} &= \textstyle\sum g_{y^2}\, \overline{\Pi r^1} / N, \\
+    g_{r^1} &= \Pi^T \big((\bar d_2 / N)\, g_{y^2}\big), \quad
+        g_{x^1} = g_{r^1} - 2 (g_{r^1} \bar u_1) u_1^T, &
+        g_{y^1} &= N\, \mathrm{ifft}(g_{x^1}) \quad (\text{the adjoint of fft}), \\
+    g_{h_{t-1}}^{\mathrm{rec}} &= \bar d_1\, g_{y^1}, &
+        g_{d_1} &= \textstyle\sum g_{y^1}\, \bar h_{t-1}, \\
+    g_{u} &= -2 \textstyle\sum \big(\bar a_b\, g_{r,b} + \bar c_b\, x_b\big), &
+        a_b &= u^H x_b, \quad c_b = u^H g_{r,b}
     \end{aligned}
 
 (sums over time and batch; for each reflection ``x`` is its input and ``g_r`` the
@@ -164,7 +164,6 @@ class URNNScan(torch.autograd.Function):
         g_h = torch.complex(gy[:, T - 1, :N], gy[:, T - 1, N:]).add_(gh)
         for t in range(T - 1, -1, -1):
             h_prev, x1, a1, pr1, x2, a2, r2, z, s, sb, kf = saved[t]
-            saved[t] = []  # free this step's tensors as the loop goes
             rho = torch.mul(z.conj(), g_h).real  # Re(conj(z) g_h)
             acc_b.addcmul_(rho, sb)
             g_z = torch.mul(g_h, s, out=gpc[:, t]).addcmul_(z, rho.mul_(kf))
