@@ -99,7 +99,9 @@ def _modrelu_forward(
     if not keep:
         return s, None, None
     sb = torch.sign(s).mul_(inv)  # [s > 0] / m
-    inv_m = torch.heaviside(q - MODRELU_EPS * MODRELU_EPS, one).mul_(inv)  # [|z| >= eps] / m
+    inv_m = inv  # [|z| >= eps] / m; the mask only where some |z| is below eps
+    if bool(q.min() < MODRELU_EPS * MODRELU_EPS):
+        inv_m = torch.heaviside(q - MODRELU_EPS * MODRELU_EPS, one).mul_(inv)
     kf = (inv_m * inv_m).mul_(sb).mul_(-bias)
     return s, sb, kf
 
