@@ -112,8 +112,8 @@ class URNNScan(torch.autograd.Function):
     See the module docstring for the equations of both loops.
 
     With gradients needed the forward keeps six complex and three real ``(B, N)`` tensors a
-    step (what the backward reads; about as much as autograd keeps for the step loop);
-    recomputing them in the backward instead was measured slower on the CPU."""
+    step (what the backward reads: 3.9 MB a step at B = 64, N = 1024, where autograd keeps
+    5.5 MB for the step loop); recomputing them in the backward was slower on the CPU."""
 
     @staticmethod
     def forward(
