@@ -184,3 +184,14 @@ def test_without_matplotlib_one_line_names_the_plot_extra(
     code, err = _report([str(tiny_runs["copy"]), "--out", str(out)], capsys)
     assert code == 2 and "pip install 'rnnlab[plot]'" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_transformer_encoder_decoder_shows_its_cross_attention(tmp_path: Path) -> None:
+    out = tmp_path / "tf-reverse"
+    argv = ["reverse", "--T", "5", "--model", "transformer", "--layers", "1", "--heads", "2"]
+    tiny = ["--hidden", "16", "--steps", "6", "--eval-every", "3", "--batch-size", "8", "--quiet"]
+    assert main(["train", *argv, *tiny, "--out", str(out)]) == 0
+    section = _section(build_report([out]), "tf-reverse")
+    titles = [f.title for f in section.figures]
+    assert "cross-attention heads" in titles and "attention map" not in titles
+    assert not [n for n in section.notes if "not drawn" in n]

@@ -118,6 +118,20 @@ def attention_heads_figure(run: LoadedRun) -> Figure:
     )
 
 
+def cross_heads_figure(run: LoadedRun) -> Figure:
+    from rnnlab.diagnostics.heads import cross_head_maps
+    from rnnlab.diagnostics.plots import plot_cross_heads
+
+    source = max((s for s, _ in run.val_sentences(TRANSLATIONS)), key=len)
+    result = cross_head_maps(run.trained, source)
+    return _drawn(
+        lambda path: plot_cross_heads(result, path, source),
+        "cross-attention heads",
+        f"the longest of the first {TRANSLATIONS} validation sentences, greedy decoding: every "
+        "decoder layer's every head, output tokens down, source tokens across",
+    )
+
+
 def boundaries_figure(run: LoadedRun) -> Figure:
     from rnnlab.diagnostics.boundaries import hmrnn_boundaries, word_boundaries
     from rnnlab.diagnostics.plots import plot_boundaries
@@ -188,8 +202,8 @@ class RunView:
 
 
 def _attends(r: RunRecord) -> bool:
-    """An rnn-family encoder-decoder with attention (a Transformer's decoding state keeps
-    no weights to show)."""
+    """An rnn-family encoder-decoder with attention (a Transformer encoder-decoder shows
+    its cross-attention heads instead)."""
     return (
         r.family == "rnn"
         and r.kind == "seq2seq"
@@ -210,6 +224,12 @@ RUN_VIEWS: tuple[RunView, ...] = (
         lambda r: r.family == "transformer" and r.kind == "lm",
         attention_heads_figure,
         ("heads.png",),
+    ),
+    RunView(
+        "cross-attention heads",
+        lambda r: r.family == "transformer" and r.kind == "seq2seq",
+        cross_heads_figure,
+        ("cross_heads.png",),
     ),
     RunView(
         "HM-RNN boundaries",
