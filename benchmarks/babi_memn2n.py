@@ -27,16 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import rnnlab
+from babi_table import PAPER_PE_LS_RN
 from rnnlab.diagnostics.memory_hops import supporting_fact_hits
 from rnnlab.tasks.babi import BabiTask
 from rnnlab.tasks.registry import TaskOptions
 from rnnlab.training.resolve import resolve_config
-
-PAPER_PE_LS_RN = {  # Sukhbaatar et al. 2015, table 1, 1k, PE LS RN (3 hops), error %
-    1: 0.0, 2: 8.3, 3: 40.3, 4: 2.8, 5: 13.1, 6: 7.6, 7: 17.3, 8: 10.0, 9: 13.2, 10: 15.1,
-    11: 0.9, 12: 0.2, 13: 0.4, 14: 1.7, 15: 0.0, 16: 1.3, 17: 51.0, 18: 11.1, 19: 82.8,
-    20: 0.0,
-}  # fmt: skip
 
 
 def task_list(text: str) -> list[int]:

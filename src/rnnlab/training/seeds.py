@@ -8,7 +8,8 @@ so the ``val`` figures compare like with like. The choice reads ``val`` only, ne
 to the lower seed. The run folder stays one unit::
 
     RUN/seeds/seed-K/     each seed's own run folder (resumable on its own)
-    RUN/seeds.json        seed, val metric, val loss, test metric, time, steps; the choice
+    RUN/seeds.json        seed, val metric, val loss, test metric, training time, steps;
+                          the choice
     RUN/config.json ...   a copy of the chosen seed's files (not trainer.pt), so that
                           ``rnnlab eval``, ``rnnlab.load``, ``diagnose`` and ``report``
                           read RUN as the chosen run; summary.json adds ``seed_choice``
@@ -24,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +145,6 @@ def _train_one(
     """Seed ``seed``'s row of the table, training (or resuming) it unless it finished."""
     summary_file = folder / "summary.json"
     one = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=seed))
-    tick = time.perf_counter()
     if resume and summary_file.is_file():
         summary = read_json(summary_file)
     else:
@@ -164,7 +163,6 @@ def _train_one(
         "val_loss": val.get("loss"),
         "test": test[metric],
         "train_time_s": summary["wall_time_s"],
-        "wall_s": round(time.perf_counter() - tick, 3),
         "steps": summary["steps"],
         "folder": _rel(folder),
     }
