@@ -54,5 +54,5 @@ class Budget:
 
 TINY = Budget("tiny", steps=3, max_time=2.0, hidden=8, rows=8, seeds=3, length=8)
 QUICK = Budget("quick", steps=60, max_time=5.0, hidden=32, rows=64, seeds=3, length=20)
-FULL = Budget("full", steps=600, max_time=40.0, hidden=64, rows=256, seeds=3, length=40)
+FULL = Budget("full", steps=600, max_time=32.0, hidden=64, rows=256, seeds=3, length=40)
 BUDGETS = {b.name: b for b in (TINY, QUICK, FULL)}
