@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from rnnlab.diagnostics.exposure_text import TextSource
 from rnnlab.report.page import Table
 from rnnlab.tasks.base import Batch
 from rnnlab.tour.budget import Budget
@@ -49,7 +50,10 @@ def generative(budget: Budget, out_dir: Path) -> ClaimSection:
     trained = run_recipe(recipe, out_dir, "charlm-lstm")
     run = load(trained.run_dir)
     window = max(CONTEXTS)
-    curve = context_curve(run.model, run.task().tokens("val"), window, budget.rows)
+    task = run.task()
+    if not isinstance(task, TextSource):
+        raise ValueError(f"task {recipe.task!r} gives no validation text")
+    curve = context_curve(run.model, task.tokens("val"), window, budget.rows)
     at = {c: curve[c - 1] for c in CONTEXTS}
     samples = (trained.run_dir / "samples.txt").read_text(encoding="utf-8")
     last = samples.rsplit("--- step", 1)[-1].split("\n", 1)[-1].strip("\n")

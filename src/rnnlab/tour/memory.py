@@ -214,8 +214,12 @@ def memory(budget: Budget, out_dir: Path) -> ClaimSection:
                 "command",
                 cmds + " ; rnnlab diagnose length --run runs/reverse-attention --run "
                 "runs/reverse-none --out length ; rnnlab diagnose attention --run "
-                "runs/reverse-attention --text '...' --out attention ; rnnlab diagnose memory "
-                "--run runs/babi1-memn2n --story 0 --out hops",
+                "runs/reverse-attention --text '...' --out attention"
+                + (
+                    " ; rnnlab diagnose memory --run runs/babi1-memn2n --story 0 --out hops"
+                    if babi_runs
+                    else ""
+                ),
             ),
             ("number", number),
             (

@@ -137,11 +137,12 @@ def write_results(
 def tour_page(outcomes: Sequence[ClaimOutcome], budget: Budget, total: float) -> Page:
     failed = [o.claim.number for o in outcomes if not o.ok]
     status = f"claims {', '.join(map(str, failed))} failed" if failed else "every claim ran"
+    command = "rnnlab tour --quick" if budget.name == "quick" else "rnnlab tour"
     return Page(
         title="rnnlab tour: the lecture's claims, measured on this machine",
         sections=[o.section for o in outcomes],
         intro=(
-            f"One experiment per claim, run by `rnnlab tour{' --quick' if budget.name == 'quick' else ''}` "
+            f"One experiment per claim, run by `{command}` "
             f"({budget.name} budget: base {budget.steps} steps and {budget.max_time:g} s per "
             f"run, hidden {budget.hidden}, {budget.seeds} seeds where there are error bars) in "
             f"{total:.0f} s on one CPU thread; {status}. Each section gives the claim, the "
