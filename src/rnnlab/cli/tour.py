@@ -21,14 +21,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("--only", help="claims to run: numbers or keys, e.g. 1,4 or exposure")
     t.add_argument(
         "--data",
-        help="the shared data folder holding babi/ (default $RNNLAB_DATA or ../shared/data)",
+        help="the shared data folder holding babi/ and tinyshakespeare.txt (default "
+        "$RNNLAB_DATA or ../shared/data)",
     )
     t.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from rnnlab.tour import FULL, QUICK, run_tour, select_claims
-    from rnnlab.tour.memory import DATA_ENV
+    from rnnlab.tour.data import DATA_ENV
 
     claims = select_claims(args.only)
     if args.data is not None:

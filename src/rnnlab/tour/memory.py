@@ -4,7 +4,6 @@ source length, and a Transformer, a scan cell and an LSTM given the same seconds
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +11,11 @@ from rnnlab.diagnostics.memory_hops import diagnose_memory_hops
 from rnnlab.diagnostics.seq2seq import diagnose_attention, diagnose_length
 from rnnlab.report.page import Figure, Table
 from rnnlab.tour.budget import Budget
+from rnnlab.tour.data import DATA_ENV, data_root
 from rnnlab.tour.recipe import Recipe, TrainedRecipe, count_params, match_params, run_recipe
 from rnnlab.tour.section import ClaimSection, fmt, line_figure, png, time_note
 from rnnlab.training.evaluate import evaluate
 from rnnlab.training.run import load
-
-DATA_ENV = "RNNLAB_DATA"
-
-
-def data_root() -> Path | None:
-    """The shared data folder: ``$RNNLAB_DATA``, else ``../shared/data`` when it exists."""
-    given = os.environ.get(DATA_ENV)
-    if given:
-        return Path(given)
-    default = Path("..") / "shared" / "data"
-    return default if default.is_dir() else None
 
 
 def _ntm(

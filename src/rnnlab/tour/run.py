@@ -147,7 +147,10 @@ def tour_page(outcomes: Sequence[ClaimOutcome], budget: Budget, total: float) ->
             f"run, hidden {budget.hidden}, {budget.seeds} seeds where there are error bars) in "
             f"{total:.0f} s on one CPU thread; {status}. Each section gives the claim, the "
             "command that reproduces its number (run folders under runs/), the figure, the "
-            "number, and the published figure and the one in benchmarks/RESULTS.md."
+            "number, and the published figure and the one in benchmarks/RESULTS.md. Every run "
+            "is bounded by its steps and by --max-time; learning-rate and annealing schedules "
+            "follow whichever of the two is further along, so a rerun of a command can differ "
+            "in the last digits, and a run cut by time says so."
         ),
         footer=f"rnnlab tour, torch {torch.__version__}",
     )
