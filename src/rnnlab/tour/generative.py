@@ -68,7 +68,10 @@ def generative(budget: Budget, out_dir: Path) -> ClaimSection:
         else "at this budget it does not yet gain from more than 8 characters of context"
     )
     figure = line_figure(
-        {"LSTM": ([float(c) for c in range(1, window + 1)], curve)},
+        {
+            "each position": ([float(c) for c in range(1, window + 1)], curve),
+            "mean over c..2c-1": ([float(c) for c in at], list(at.values())),
+        },
         "loss against the context the model may use",
         "characters read so far (from a fresh state)",
         "bits per character",
