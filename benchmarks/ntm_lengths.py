@@ -24,6 +24,12 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help="LABEL=RUN_DIR (or RUN_DIR)")
     parser.add_argument("--lengths", default="10,20,30,40,60,80,100,120")
     parser.add_argument("--split", default="test")
+    parser.add_argument(
+        "--checkpoint",
+        default="best",
+        choices=("best", "last"),
+        help="the weights of the best val figure (the first of equal ones) or the last",
+    )
     parser.add_argument("--metric", help="the figure to draw (default wrong_bits, else main)")
     parser.add_argument("--out", required=True, help="folder for lengths.json and lengths.png")
     args = parser.parse_args()
@@ -34,7 +40,7 @@ def main() -> None:
     metric = args.metric
     for spec in args.runs:
         label, _, folder = spec.rpartition("=")
-        run = load(folder)
+        run = load(folder, checkpoint=args.checkpoint)
         label = label or Path(folder).name
         metric = metric or ("wrong_bits" if run.spec.prediction == "bits" else run.spec.main_metric)
         results[label] = {}
@@ -53,7 +59,13 @@ def main() -> None:
             )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"split": args.split, "metric": metric, "baseline": baselines, "runs": results}
+    summary = {
+        "split": args.split,
+        "checkpoint": args.checkpoint,
+        "metric": metric,
+        "baseline": baselines,
+        "runs": results,
+    }
     (out / "lengths.json").write_text(json.dumps(summary, indent=1))
     import matplotlib
 

@@ -17,6 +17,7 @@ from rnnlab.training import (
     evaluate,
     load,
     train,
+    train_seeds,
 )
 
 __version__ = "0.1.0"
@@ -47,4 +48,5 @@ __all__ = [
     "register_model",
     "task_names",
     "train",
+    "train_seeds",
 ]

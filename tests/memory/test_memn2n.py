@@ -1,6 +1,7 @@
 """MemN2N against the paper's equations written out per sentence and per word (weights
-copied from the model), and the behaviour each option switches on: position encoding,
-temporal encoding, tying, linear start, random noise, the nil word, padding."""
+copied from the model), and the behaviour each option switches on: position encoding (the
+official code's and the paper's printed formula), temporal encoding, tying, linear start,
+random noise, the empty slots, the nil word, padding."""
 
 from __future__ import annotations
 
@@ -50,8 +51,15 @@ def reference(model: MemN2N, batch: BabiBatch, b: int) -> Tensor:
     def encode(emb: Tensor, ids: list[int]) -> Tensor:
         J, out = len(ids), torch.zeros(d, dtype=F64)
         for j, w in enumerate(ids, 1):
-            if model.encoding == "position":
+            if model.encoding == "position":  # the paper's printed formula
                 l = torch.tensor([(1 - j / J) - (k / d) * (1 - 2 * j / J) for k in range(1, d + 1)])
+            elif model.encoding == "position-code":  # the official code's (config.weight)
+                l = torch.tensor(
+                    [
+                        1 + 4 * (k - (d + 1) / 2) * (j - (J + 1) / 2) / (d * J)
+                        for k in range(1, d + 1)
+                    ]
+                )
             else:
                 l = torch.ones(d)
             out = out + l.to(F64) * emb[w]
@@ -70,7 +78,13 @@ def reference(model: MemN2N, batch: BabiBatch, b: int) -> Tensor:
             m = [m[i] + TA[n - 1 - i] for i in range(n)]  # time 0: the most recent
             c = [c[i] + TC[n - 1 - i] for i in range(n)]
         scores = torch.stack([u @ mi for mi in m])
-        p = torch.softmax(scores, 0) if bool(model.softmax_on) else scores
+        if not bool(model.softmax_on):
+            p = scores
+        elif model.empty_slots:  # the memory's M - n empty slots: all-nil, m = 0, score 0
+            empty = torch.zeros(model.memory_size - n, dtype=F64)
+            p = torch.softmax(torch.cat([scores, empty]), 0)[:n]
+        else:
+            p = torch.softmax(scores, 0)
         o = sum(p[i] * c[i] for i in range(n))
         u = (u if adjacent else model.H.weight @ u) + o
     if adjacent:
@@ -81,17 +95,30 @@ def reference(model: MemN2N, batch: BabiBatch, b: int) -> Tensor:
 @pytest.mark.parametrize(
     "options",
     [
-        dict(),  # adjacent, position encoding, temporal
+        dict(),  # adjacent, position encoding (the code's), temporal
+        dict(encoding="position"),  # the paper's printed formula
+        dict(empty_slots=True, memory_size=6),
+        dict(empty_slots=True, linear_start=True),
         dict(encoding="bow", temporal=False),
         dict(tying="layerwise", encoding="bow"),
         dict(tying="layerwise", hops=1),
         dict(linear_start=True, hops=2),
     ],
-    ids=["adjacent-pe-te", "adjacent-bow", "layerwise-bow-te", "layerwise-1hop", "linear-start"],
+    ids=[
+        "adjacent-pe-te",
+        "paper-pe",
+        "empty-slots",
+        "empty-slots-linear-start",
+        "adjacent-bow",
+        "layerwise-bow-te",
+        "layerwise-1hop",
+        "linear-start",
+    ],
 )
 def test_outputs_follow_the_equations(options: dict[str, object]) -> None:
     torch.manual_seed(0)
-    model = MemN2N(V, A, hidden_size=D, memory_size=4, **options).to(F64).eval()  # type: ignore[arg-type]
+    options = {"memory_size": 4, **options}
+    model = MemN2N(V, A, hidden_size=D, **options).to(F64).eval()  # type: ignore[arg-type]
     batch = make_batch()
     logits, state = model(batch)
     assert logits.shape == (3, A) and state is None
@@ -100,9 +127,34 @@ def test_outputs_follow_the_equations(options: dict[str, object]) -> None:
 
 
 def test_position_encoding_by_hand() -> None:
-    # J = 2, d = 2: word 1 -> (1 - 1/2) - (k/2)(1 - 1) = 0.5; word 2 -> 0 - (k/2)(1 - 2) = k/2
-    l = position_encoding(torch.tensor([[7, 9, 0]]), 2)
+    # the paper's, J = 2, d = 2: word 1 -> (1 - 1/2) - (k/2)(1 - 1) = 0.5; word 2 -> k/2
+    l = position_encoding(torch.tensor([[7, 9, 0]]), 2, "paper")
     torch.testing.assert_close(l[0, :2], torch.tensor([[0.5, 0.5], [0.5, 1.0]]))
+    # the code's: 1 + 4 (k - 3/2)(j - 3/2) / 4 -> word 1: 1.25, 0.75; word 2: 0.75, 1.25
+    l = position_encoding(torch.tensor([[7, 9, 0]]), 2)
+    torch.testing.assert_close(l[0, :2], torch.tensor([[1.25, 0.75], [0.75, 1.25]]))
+    with pytest.raises(ValueError, match="unknown position formula"):
+        position_encoding(torch.tensor([[7]]), 2, "other")
+
+
+@pytest.mark.parametrize("d", [1, 6, 20])
+def test_the_code_formula_is_twice_the_papers(d: int) -> None:
+    # expanding both: code = 2 paper + (d + J + 1 - 2k - 2j) / (dJ), so the paper's printed
+    # weights are half the code's (mean 1/2 + 1/(2dJ) against 1): the sentence vectors start at half
+    # the scale under the same N(0, 0.1) init
+    tokens = torch.tensor([[3] * J + [0] * (7 - J) for J in range(1, 8)])  # J = 1..7
+    code = position_encoding(tokens, d, "code").double()
+    paper = position_encoding(tokens, d, "paper").double()
+    J = torch.arange(1, 8, dtype=F64).view(7, 1, 1)
+    j = torch.arange(1, 8, dtype=F64).view(1, 7, 1)
+    k = torch.arange(1, d + 1, dtype=F64).view(1, 1, d)
+    real = (j <= J).expand_as(code)
+    expected = 2 * paper + (d + J + 1 - 2 * k - 2 * j) / (d * J)
+    torch.testing.assert_close(code[real], expected[real], rtol=1e-5, atol=1e-6)
+    for n in range(1, 8):
+        assert float(code[n - 1, :n].mean()) == pytest.approx(1.0, abs=1e-6)
+        half = 0.5 + 1 / (2 * d * n)  # the paper's mean over k and j
+        assert float(paper[n - 1, :n].mean()) == pytest.approx(half, abs=1e-6)
 
 
 def test_rows_are_independent_of_each_other_and_of_padding() -> None:
@@ -136,6 +188,27 @@ def test_the_nil_word_stays_zero_and_a_wrong_batch_is_one_line() -> None:
         MemN2N(V, A, memory_size=2)(batch)
     with pytest.raises(ValueError, match="adjacent tying reads the answers as words"):
         MemN2N(4, 3)
+
+
+def test_empty_slots_take_their_share_and_rows_stay_independent_of_padding() -> None:
+    torch.manual_seed(0)
+    model = MemN2N(V, A, hidden_size=D, memory_size=7, empty_slots=True).to(F64).eval()
+    batch = make_batch()
+    p = model.hop_attention(batch)
+    for weights in p:  # the share of the 7 - n empty slots: 1 - sum_i p_i
+        assert bool((weights.sum(1) < 1).all())
+        assert float(weights[1, 2:].detach().abs().max()) == 0  # past the story's statements
+    full = MemN2N(V, A, hidden_size=D, memory_size=4, empty_slots=True).to(F64).eval()
+    full.load_state_dict(
+        {k: v[:4] if k.startswith("times") else v for k, v in model.state_dict().items()}
+    )
+    torch.testing.assert_close(full.hop_attention(batch)[0][0].sum(), torch.tensor(1.0, dtype=F64))
+    out, _ = model(batch)
+    padded = batch._replace(
+        story=torch.nn.functional.pad(batch.story, (0, 2, 0, 2)),
+        support=torch.nn.functional.pad(batch.support, (0, 2)),
+    )
+    torch.testing.assert_close(model(padded)[0], out)
 
 
 def test_random_noise_spreads_time_indices_in_training_only() -> None:

@@ -92,6 +92,26 @@ def test_first_weightings_tell_the_slots_of_a_constant_memory_apart() -> None:
     assert torch.equal(s.write_weights[0], s.write_weights[1])  # the same for every row
 
 
+def test_every_head_starts_focused_on_slot_zero() -> None:
+    """``initial_focus``: the first weighting of every read and write head is ``focus`` on
+    slot 0 and ``(1 - focus) / (N - 1)`` elsewhere; ``None``: random logits, each head
+    its own weighting (Collier & Beel)."""
+    cell = make_cell("ntm", D, H, read_heads=2, write_heads=2, initial_focus=0.8, **SMALL)
+    N = SMALL["memory_slots"]
+    expected = torch.full((N,), 0.2 / (N - 1))
+    expected[0] = 0.8
+    with torch.no_grad():
+        s = cell.initial_state(3)
+    for weights in (s.read_weights, s.write_weights):
+        torch.testing.assert_close(weights, expected.expand(3, 2, N))
+    random = make_cell("ntm", D, H, read_heads=2, initial_focus=None, **SMALL)
+    with torch.no_grad():
+        r = random.initial_state(1).read_weights[0]
+    assert float(r[0].max()) < 0.5 and not torch.allclose(r[0], r[1])
+    with pytest.raises(ValueError, match="initial_focus must be in"):
+        make_cell("ntm", D, H, initial_focus=1.0)
+
+
 def test_options_reach_the_cell() -> None:
     cell = make_cell(
         "ntm",

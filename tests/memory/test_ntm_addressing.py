@@ -100,6 +100,19 @@ def test_interpolation_and_sharpening_follow_the_equations() -> None:
             )
 
 
+@pytest.mark.parametrize("gamma", [6.0, 10.0, 20.0])
+def test_sharpening_a_spread_out_weighting_sums_to_one(gamma: float) -> None:
+    """128 slots near 1/128 (a first weighting over a constant memory) sharpened hard, in
+    float32: the powers are ~1e-13..1e-42, yet the result is the float64 quotient of
+    eq. 9 and sums to 1 (a quotient of float32 powers plus eps in the sum gave ~0)."""
+    spread = torch.softmax(0.2 * torch.randn(1, 1, 128, dtype=F64), dim=-1)
+    powered = [float(v) ** gamma for v in spread[0, 0]]
+    expected = torch.tensor([v / sum(powered) for v in powered], dtype=F64)
+    got = sharpen(spread.float(), torch.full((1, 1), gamma))
+    torch.testing.assert_close(got[0, 0].double(), expected, rtol=1e-4, atol=1e-7)
+    assert abs(float(got.sum()) - 1.0) < 1e-5
+
+
 def test_address_composes_the_four_steps() -> None:
     memory, previous = torch.randn(B, N, M, dtype=F64), simplex(B, K, N)
     key = torch.randn(B, K, M, dtype=F64)

@@ -1,6 +1,7 @@
 """The transformer family: the key/value cache equals full recomputation for every
 position scheme and for the encoder-decoder; decoding with and without the cache; the
-cache past max_length; padding; the command line (train, sample, translate)."""
+cache past max_length; padding; the exact path's attention weights (self and cross); the
+command line (train, sample, translate, diagnose attention)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 
 import pytest
 import torch
+from torch import Tensor
 
 from rnnlab._tree import select_rows
-from rnnlab.attention import POSITIONS
+from rnnlab.attention import POSITIONS, attend
 from rnnlab.cli import main
 from rnnlab.decoding import beam_search, greedy
 from rnnlab.models import (
@@ -22,6 +24,7 @@ from rnnlab.models import (
     TransformerSeq2Seq,
     build_model,
 )
+from rnnlab.models.transformer_stack import KV, _grouped_attend
 from rnnlab.tasks.base import IGNORE_INDEX, Batch
 from rnnlab.tasks.seq2seq import collate
 from rnnlab.tasks.spec import TaskSpec
@@ -187,6 +190,84 @@ def test_beam_rows_share_the_memory_or_gather_it() -> None:
     assert out.tokens.shape[:2] == (2, 3)
 
 
+def test_cross_attention_weights_are_the_ones_used() -> None:
+    """The exact path's cross-attention weights equal softmax(q k^T / sqrt(d)) recomputed
+    from the decoder's normalised inputs and the encoder's outputs (padding: weight 0),
+    and weights @ v gives what the fused path fed W^O in an ordinary forward pass."""
+    model = make_seq2seq()
+    g = torch.Generator().manual_seed(5)
+    sources = [torch.randint(4, 13, (n,), generator=g).tolist() for n in (6, 2)]
+    targets = [torch.randint(4, 12, (4,), generator=g).tolist() for _ in range(2)]
+    batch = collate(sources, targets)  # lengths 7 and 3, targets of 5 (EOS included)
+    seen: dict[str, list[Tensor]] = {"memory": [], "query": [], "merged": []}
+    hooks = [model.encoder.register_forward_hook(lambda m, i, o: seen["memory"].append(o[0]))]
+    for block in model.decoder.blocks:
+        hooks.append(
+            block.norm_cross.register_forward_hook(lambda m, i, o: seen["query"].append(o))
+        )
+        hooks.append(
+            block.cross_attn.out_proj.register_forward_hook(
+                lambda m, i, o: seen["merged"].append(i[0])
+            )
+        )
+    with torch.no_grad():
+        model(batch)  # the fused path
+        for hook in hooks:
+            hook.remove()
+        weights = model.cross_attention_weights(batch.x, batch.lengths, batch.y)
+    assert len(weights) == 2
+    E, h, d = 16, 2, 8
+    memory = seen["memory"][0]  # (B, S, E), the encoder's outputs
+    real = torch.arange(7)[None, :] < batch.lengths[:, None]  # (B, S)
+    for layer, block in enumerate(model.decoder.blocks):
+        w, b = block.cross_attn.in_proj.weight, block.cross_attn.in_proj.bias
+
+        def heads(x: Tensor) -> Tensor:
+            return x.view(x.shape[0], x.shape[1], h, d).transpose(1, 2)
+
+        q = heads(seen["query"][layer] @ w[:E].T + b[:E])
+        k = heads(memory @ w[E : 2 * E].T + b[E : 2 * E])
+        v = heads(memory @ w[2 * E :].T + b[2 * E :])
+        scores = (q @ k.transpose(-2, -1)) / d**0.5
+        expected = scores.masked_fill(~real[:, None, None, :], float("-inf")).softmax(-1)
+        assert weights[layer].shape == (2, h, 5, 7)
+        torch.testing.assert_close(weights[layer], expected, **ATOL)
+        torch.testing.assert_close(weights[layer].sum(-1), torch.ones(2, h, 5))
+        assert bool((weights[layer][1, :, :, 3:] == 0).all())  # the short source's padding
+        merged = (weights[layer] @ v).transpose(1, 2).reshape(2, 5, E)
+        torch.testing.assert_close(merged, seen["merged"][layer], **ATOL)
+
+
+def test_grouped_cross_attention_weights_equal_gathered_ones() -> None:
+    """Beams grouped by sentence read the memory in place: their weights (and outputs)
+    are those of each row attending to its own copy of the memory."""
+    g = torch.Generator().manual_seed(1)
+    keys, values = torch.randn(2, 2, 5, 4, generator=g), torch.randn(2, 2, 5, 4, generator=g)
+    mask = torch.tensor([[True] * 5, [True, True, True, False, False]])[:, None, None, :]
+    q = torch.randn(6, 2, 3, 4, generator=g)  # 3 beams per sentence
+    rows = torch.tensor([0, 0, 0, 1, 1, 1])
+    out, w = _grouped_attend(q, KV(keys, values), mask, need_weights=True)
+    ref_out, ref_w = attend(q, keys[rows], values[rows], mask[rows], need_weights=True)
+    assert w is not None and ref_w is not None
+    torch.testing.assert_close(w, ref_w, **ATOL)
+    torch.testing.assert_close(out, ref_out, **ATOL)
+    fused, none = _grouped_attend(q, KV(keys, values), mask)
+    assert none is None
+    torch.testing.assert_close(fused, ref_out, **ATOL)
+
+
+def test_encoder_decoder_with_padding_under_bfloat16_autocast() -> None:
+    """Padded targets under autocast: the logits of real positions come out (a float32
+    buffer once refused the bfloat16 logits)."""
+    model = make_seq2seq().train()
+    batch = collate([[4, 5, 6], [7]], [[4, 5, 6, 7], [8]])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, _ = model(batch)
+    real = batch.y != IGNORE_INDEX
+    assert bool(torch.isfinite(logits[real].float()).all())
+    assert bool((logits[~real] == 0).all())
+
+
 def test_train_sample_and_translate_from_the_command_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -214,10 +295,17 @@ def test_train_sample_and_translate_from_the_command_line(
     capsys.readouterr()
     assert main(["translate", s2s_run, "a b c", "--beam", "2"]) == 0
     assert capsys.readouterr().out.count("\n") == 1  # one line (3 steps: maybe empty)
-    # cross-attention maps are the rnn family's: a one-line error here, not a traceback
-    diag = ["diagnose", "attention", "--run", s2s_run, "--text", "a b c"]
-    assert main([*diag, "--out", str(tmp_path / "diag")]) == 2
-    assert "does not report attention weights" in capsys.readouterr().err
+    # every cross-attention head of every decoder layer: JSON and figure
+    diag = tmp_path / "diag"
+    argv = ["diagnose", "attention", "--run", s2s_run, "--text", "a b c", "--out", str(diag)]
+    assert main([*argv, "--beam", "2"]) == 0
+    assert "a b c -> " in capsys.readouterr().out
+    data = json.loads((diag / "cross_heads.json").read_text())
+    assert data["source"] == ["a", "b", "c", "<eos>"] and data["text"] == "a b c"
+    weights = torch.tensor(data["weights"])
+    assert weights.shape == (1, 2, len(data["output"]), 4)  # 1 layer, 2 heads
+    torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:-1]))
+    assert (diag / "cross_heads.png").stat().st_size > 0
 
 
 def test_preview_during_training_stays_within_an_absolute_context(tmp_path: Path) -> None:

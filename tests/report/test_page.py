@@ -61,3 +61,13 @@ def test_bad_figure_and_table_are_one_line_errors():
         Figure(title="f", png=b"GIF89a")
     with pytest.raises(ValueError, match="a row has 1 cells, expected 2"):
         Table(columns=("a", "b"), rows=(("x",),))
+
+
+def test_a_collapsed_table_is_folded_under_its_caption():
+    table = Table(columns=("setting",), rows=(("<x>",),), caption="config <all>", collapsed=True)
+    html = render_page(Page(title="t", sections=[Section(title="s", tables=(table,))]))
+    folded = re.search(
+        r"<details><summary>(.*?)</summary>\s*<table>(.*?)</table>\s*</details>", html, re.S
+    )
+    assert folded is not None and folded.group(1) == "config &lt;all&gt;"
+    assert "<td>&lt;x&gt;</td>" in folded.group(2) and "<caption>" not in folded.group(2)

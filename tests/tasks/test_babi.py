@@ -200,4 +200,7 @@ def test_the_shared_files_load(shared_data: Path) -> None:
     )
     test = task.split("test")
     assert bool((test.support.sum(1) == 2).all())  # task 2: two supporting facts each
-    assert task.training_defaults()["steps"] == 100 * (900 // 32)
+    recipe = task.training_defaults()  # the official code's: 20 linear-start epochs, 100 more
+    assert recipe["steps"] == 120 * (900 // 32) and recipe["decay_start"] == 20 * (900 // 32)
+    assert recipe["memory_size"] == max(int(task.split(s).lengths.max()) for s in ("train", "test"))
+    assert task.training_defaults("story_rnn")["steps"] == 100 * (900 // 32)

@@ -70,8 +70,12 @@ def test_max_time_and_early_stopping(tmp_path: Path) -> None:
     assert summary["stopped"] == "max_time"
     assert summary["wall_time_s"] < 2.0
     # the weights reached when the time ran out are evaluated too
-    vals = [r for r in read_lines(tmp_path / "t" / "metrics.jsonl") if r["split"] == "val"]
+    lines = read_lines(tmp_path / "t" / "metrics.jsonl")
+    vals = [r for r in lines if r["split"] == "val"]
     assert vals[-1]["step"] == summary["steps"]
+    # ... and the steps since the last evaluation get their train line (loss, lr, ...)
+    trains = [r for r in lines if r["split"] == "train"]
+    assert trains[-1]["step"] == summary["steps"] and "loss" in trains[-1]
     summary = rnnlab.train(
         tiny_config(steps=10_000, patience=1, lr=1e-9), tmp_path / "p", progress=False
     )

@@ -21,6 +21,19 @@ def test_the_step_schedule_multiplies_the_rate_every_decay_every_steps() -> None
     assert [lr_factor(s, cfg) for s in (0, 24, 25, 49, 50, 99)] == [1, 1, 0.5, 0.5, 0.25, 0.125]
     warm = TrainConfig(steps=100, schedule="step", decay_every=10, warmup_steps=5)
     assert lr_factor(14, warm) == 1.0 and lr_factor(15, warm) == 0.5
+    # the official MemN2N code: 20 epochs at the peak (linear start), then halved every 25
+    held = TrainConfig(steps=120, schedule="step", decay_every=25, decay_start=20)
+    assert [lr_factor(s, held) for s in (0, 19, 20, 44, 45, 70, 119)] == [
+        1,
+        1,
+        1,
+        1,
+        0.5,
+        0.25,
+        0.125,
+    ]
+    with pytest.raises(ValueError, match="decay_start must be an integer >= 0"):
+        TrainConfig(decay_start=-1)
     for bad in (dict(decay_factor=0.0), dict(decay_factor=1.5), dict(momentum=1.0)):
         with pytest.raises(ValueError, match="must be in"):
             TrainConfig(**bad)  # type: ignore[arg-type]

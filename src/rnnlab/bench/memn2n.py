@@ -37,10 +37,12 @@ class PlainMemN2N(nn.Module):
                 e[0].zero_()  # the nil word
 
     def pe(self, tokens: Tensor) -> Tensor:
+        """The official code's position encoding, J each sentence's length."""
         J = (tokens != 0).sum(-1, keepdim=True).clamp(min=1).float()
-        j = torch.arange(1, tokens.shape[-1] + 1).float() / J  # (..., J)
-        k = torch.arange(1, self.d + 1).float() / self.d
-        return (1 - j).unsqueeze(-1) - k * (1 - 2 * j).unsqueeze(-1)
+        j = torch.arange(1, tokens.shape[-1] + 1).float()
+        k = torch.arange(1, self.d + 1).float()
+        centred = ((j - (J + 1) / 2) / J).unsqueeze(-1)  # (..., J, 1)
+        return 1 + 4 * (k - (self.d + 1) / 2) * centred / self.d
 
     def forward(self, story: Tensor, query: Tensor, lengths: Tensor) -> Tensor:
         S = story.shape[1]

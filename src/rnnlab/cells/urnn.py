@@ -9,7 +9,9 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab._checks import check_positive
+from rnnlab.cells.base import step_mask
 from rnnlab.cells.constrained import CachedRecurrenceCell, modrelu_scale
+from rnnlab.cells.urnn_scan import urnn_scan
 
 
 class URNNState(NamedTuple):
@@ -57,9 +59,16 @@ class URNNCell(CachedRecurrenceCell[URNNFactors]):
     :meth:`unrolling`). :meth:`recurrence_matrix` builds the dense :math:`W` from dense
     factors, for tests and diagnostics.
 
+    :meth:`scan` (the unroll of :class:`~rnnlab.layers.Recurrent`) runs the same step over
+    the whole sequence in :class:`~rnnlab.cells.urnn_scan.URNNScan`: no graph is recorded
+    per step, the backward is a hand-written loop of adjoints (:math:`W^H = \bar D_1 F^H
+    R_1 \Pi^T \bar D_2 F R_2 \bar D_3`), and the FFTs' scalings are folded into
+    :math:`D_2`; outputs and gradients equal the step loop's.
+
     All parameters are real (``theta``, ``reflection_re/_im``, ``weight_ih_re/_im``,
     ``bias``); computations are complex (complex128 when the parameters are float64). The
-    state holds real and imaginary parts as two real tensors.
+    state holds real and imaginary parts as two real tensors; :meth:`project_input` gives
+    :math:`V x_t` interleaved (``[Re, Im]`` of each unit, a complex tensor as a view).
 
     Initialisation as in the paper: :math:`\theta \sim U(-\pi, \pi)`,
     :math:`v \sim U(-1, 1)` (real and imaginary parts), ``V`` Glorot uniform for a map
@@ -134,8 +143,9 @@ class URNNCell(CachedRecurrenceCell[URNNFactors]):
         return URNNState(z, z.clone())
 
     def project_input(self, x: Tensor) -> Tensor:
-        # [Re V x_t, Im V x_t]: (..., 2N)
-        return x @ torch.cat([self.weight_ih_re, self.weight_ih_im]).mT
+        # V x_t interleaved, [Re, Im] of each unit: (..., 2N), a complex (..., N) as a view
+        weight = torch.stack([self.weight_ih_re, self.weight_ih_im], dim=1).flatten(0, 1)
+        return x @ weight.mT
 
     def apply_recurrence(self, h: Tensor) -> Tensor:
         """``W h`` for each row of the complex ``h (B, N)``, factor by factor: O(B N log N)."""
@@ -152,8 +162,26 @@ class URNNCell(CachedRecurrenceCell[URNNFactors]):
     def step(self, p_t: Tensor, state: URNNState) -> tuple[Tensor, URNNState]:
         N = self.hidden_size
         wh = self.apply_recurrence(torch.complex(state.h_re, state.h_im))
-        # z = W h_{t-1} + V x_t, in real parts; h_t = modReLU(z) = s z with a real s
-        re, im = wh.real + p_t[:, :N], wh.imag + p_t[:, N:]
+        # z = W h_{t-1} + V x_t; h_t = modReLU(z) = s z with a real s
+        z = wh + torch.view_as_complex(p_t.unflatten(-1, (N, 2)))
+        re, im = z.real, z.imag
         scale = modrelu_scale(re, im, self.bias)  # (B, N)
         y = torch.cat([re, im], dim=-1) * scale.repeat(1, 2)  # [Re h_t, Im h_t]
         return y, URNNState(y[:, :N], y[:, N:])
+
+    def scan(
+        self, x: Tensor, state: URNNState, lengths: Tensor | None = None
+    ) -> tuple[Tensor, URNNState]:
+        """The whole sequence through :class:`~rnnlab.cells.urnn_scan.URNNScan`: the step
+        loop without a recorded graph and a hand-written adjoint loop for the backward
+        (same outputs and gradients as the step loop). Ragged ``lengths`` run the step
+        loop."""
+        if step_mask(lengths, x.shape[1], x.device) is not None or x.shape[1] == 0:
+            return super().scan(x, state, lengths)
+        with self.unrolling():
+            f = self._derived()
+            d = torch.stack([f.d1, f.d2, f.d3])
+            u = torch.stack([f.u1, f.u2])
+            h0 = torch.complex(state.h_re, state.h_im)
+            y, h = urnn_scan(self.project_input(x), h0, d, u, self.bias, self.perm)
+        return y, URNNState(h.real, h.imag)

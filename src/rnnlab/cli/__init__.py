@@ -1,4 +1,4 @@
-"""The ``rnnlab`` command line: train, eval, diagnose, sample, translate, list, bench.
+"""The ``rnnlab`` command line: train, eval, diagnose, sample, translate, list, bench, report.
 
 One module per subcommand (:mod:`rnnlab.cli.train`, ...); :mod:`rnnlab.cli.app` assembles
 the parser, :mod:`rnnlab.cli.flags` holds the flags that set a run's configuration.

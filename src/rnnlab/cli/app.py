@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from rnnlab._plugins import load_plugin
-from rnnlab.cli import bench, diagnose, params, sample, train, translate
+from rnnlab.cli import bench, diagnose, params, report, sample, tour, train, translate
 from rnnlab.cli import eval as eval_
 from rnnlab.cli import list as list_
 from rnnlab.cli._common import Parser
@@ -38,7 +38,7 @@ def load_plugin_flags(argv: list[str]) -> list[str]:
 
 
 # in the order `rnnlab --help` lists them
-SUBCOMMANDS = (train, eval_, diagnose, sample, params, translate, list_, bench)
+SUBCOMMANDS = (train, eval_, diagnose, sample, params, translate, list_, bench, report, tour)
 
 
 def build_parser() -> argparse.ArgumentParser:

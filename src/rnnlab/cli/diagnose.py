@@ -98,8 +98,6 @@ def run(args: argparse.Namespace) -> int:
         return _diagnose_memory(args, out)
     if args.what in ("attention", "length"):
         return _diagnose_seq2seq(args, out)
-    if args.what == "memory":
-        return _diagnose_memory(args, out)
     if args.what == "exposure":
         if not args.run:
             raise ValueError(
@@ -214,9 +212,15 @@ def _diagnose_seq2seq(args: argparse.Namespace, out: Path) -> int:
         from rnnlab.diagnostics import heads
         from rnnlab.training.run import load
 
-        if heads.has_heads(load(args.run[0]).model):  # a Transformer LM: every head
+        model = load(args.run[0]).model
+        if heads.has_heads(model):  # a Transformer LM: every head
             heads.diagnose_heads(args.run[0], args.text, out)
             print(f"results: {out}/heads.json  figure: {out}/heads.png")
+            return 0
+        if heads.has_cross_heads(model):  # a Transformer encoder-decoder: every cross head
+            cross = heads.diagnose_cross_heads(args.run[0], args.text, out, beam=beam)
+            print(f"{args.text} -> {cross.translation}")
+            print(f"results: {out}/cross_heads.json  figure: {out}/cross_heads.png")
             return 0
         result = seq2seq.diagnose_attention(args.run[0], args.text, out, beam=beam)
         print(f"{args.text} -> {result.translation}")

@@ -49,6 +49,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="translate: Tatoeba pairs of the PyTorch tutorial's short-sentence filter",
     )
     t.add_argument("--task-id", help="babi: task 1..20, or all (joint training); default 1")
+    t.add_argument(
+        "--seeds",
+        type=positive_int,
+        help="train N seeds (--seed, --seed+1, ...) into OUT/seeds/ and keep the best on val "
+        "as OUT (table in OUT/seeds.json)",
+    )
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -56,14 +62,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnlab.training.distributed import is_main_process
+    from rnnlab.training.distributed import is_main_process, world_from_env
     from rnnlab.training.loop import train
     from rnnlab.training.run_folder import read_config
+    from rnnlab.training.seeds import SEEDS_DIR, SEEDS_FILE, first_seed_folder, train_seeds
 
     if args.resume:
         if args.out is None:
             raise ValueError("--resume needs --out <run dir> of the run to continue")
-        config = _resumed_config(args, RunConfig.from_dict(read_config(args.out)))
+        if args.seeds is None and (Path(args.out) / SEEDS_FILE).is_file():
+            raise ValueError(
+                f"run {args.out} is the best of several seeds; resume it with --seeds N"
+            )
+        saved = first_seed_folder(args.out) if args.seeds is not None else args.out
+        config = _resumed_config(args, RunConfig.from_dict(read_config(saved)))
         task = build_task(config.task, config.task_options)
     else:
         task = build_task(args.task, task_options(args))
@@ -73,12 +85,46 @@ def run(args: argparse.Namespace) -> int:
         if args.out
         else Path("runs") / f"{args.task}-{_model_name(config)}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
-    if not args.resume and (out / "config.json").exists() and not args.overwrite:
+    held = (out / "config.json").exists() or (out / SEEDS_DIR).is_dir()
+    if not args.resume and held and not args.overwrite:
         raise ValueError(f"run folder {out} already holds a run; use --resume or --overwrite")
-    summary = train(config, out, resume=args.resume, progress=not args.quiet, task=task)
+    if args.seeds is not None:
+        if world_from_env().distributed:
+            raise ValueError(
+                f"--seeds {args.seeds} is not supported under torchrun (WORLD_SIZE > 1): "
+                "train the seeds without torchrun, or one --seed per torchrun launch"
+            )
+        summary = train_seeds(
+            config,
+            out,
+            args.seeds,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+            task=task,
+        )
+        _print_seeds(out)
+    else:
+        summary = train(config, out, resume=args.resume, progress=not args.quiet, task=task)
     if is_main_process():  # under torchrun, one summary
         _print_summary(summary, out)
     return 0
+
+
+def _print_seeds(out: Path) -> None:
+    from rnnlab._io import read_json
+    from rnnlab.training.seeds import SEEDS_FILE
+
+    table = read_json(out / SEEDS_FILE)
+    for row in table["rows"]:
+        mark = "  <- chosen (best val)" if row["seed"] == table["chosen"] else ""
+        if row.get("val") is None:
+            print(f"seed {row['seed']}: diverged{mark}")
+        else:
+            print(
+                f"seed {row['seed']}: val {table['metric']} {row['val']:.4f}, "
+                f"test {row['test']:.4f}{mark}"
+            )
 
 
 def _resumed_config(args: argparse.Namespace, saved: RunConfig) -> RunConfig:

@@ -10,7 +10,7 @@ from rnnlab._io import atomic_write
 from rnnlab.diagnostics.exposure import ExposureCurve
 from rnnlab.diagnostics.exposure_text import TextExposureCurve
 from rnnlab.diagnostics.gradflow import GradientFlow
-from rnnlab.diagnostics.heads import HeadMaps
+from rnnlab.diagnostics.heads import CrossHeadMaps, HeadMaps
 from rnnlab.diagnostics.jacobian import JacobianSpectrum
 from rnnlab.diagnostics.memory import MemoryTrace
 from rnnlab.diagnostics.seq2seq import AttentionMap, LengthCurve
@@ -362,6 +362,31 @@ def plot_heads(result: HeadMaps, path: Path, title: str) -> None:
             ax.set_yticks(range(T))
             ax.set_xticklabels(labels if i == layers - 1 else [], fontsize=6)
             ax.set_yticklabels(labels if j == 0 else [], fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_cross_heads(result: CrossHeadMaps, path: Path, title: str) -> None:
+    """A grid of cross-attention maps: decoder layers down, heads across; in each map the
+    output tokens down and the source tokens across."""
+    plt = _pyplot()
+    layers, heads = len(result.weights), len(result.weights[0])
+    rows, cols = len(result.output), len(result.source)
+    width, height = max(2.0, 0.22 * cols + 1.2), max(2.0, 0.22 * rows + 1.0)
+    fig, axes = plt.subplots(layers, heads, figsize=(width * heads, height * layers), squeeze=False)
+    src = [_visible(t) for t in result.source]
+    out = [_visible(t) for t in result.output]
+    for i in range(layers):
+        for j in range(heads):
+            ax = axes[i][j]
+            ax.imshow(result.weights[i][j], cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+            ax.set_title(f"layer {i + 1}, head {j + 1}", fontsize=8)
+            ax.set_xticks(range(cols))
+            ax.set_yticks(range(rows))
+            ax.set_xticklabels(src if i == layers - 1 else [], rotation=90, fontsize=6)
+            ax.set_yticklabels(out if j == 0 else [], fontsize=6)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     _save(fig, path)

@@ -34,6 +34,7 @@ def build_ntm(
     controller: str = "lstm",
     clip: float = 20.0,
     memory_init: float = 1e-6,
+    initial_focus: float | None = 0.9,
 ) -> NTMCell:
     """An :class:`NTMCell` whose controller is the registered cell ``controller`` of
     ``hidden_size`` units, reading ``input_size`` features and the previous reads."""
@@ -47,6 +48,7 @@ def build_ntm(
         shift_range=shift_range,
         clip=clip,
         memory_init=memory_init,
+        initial_focus=initial_focus,
     )
 
 

@@ -27,8 +27,9 @@ Notes:
     known to come from, ``eps`` guards: the norms in the cosine are
     :math:`\sqrt{\|u\|^2 + \epsilon}` (a zero row or key has a finite gradient), and
     sharpening raises :math:`\max(\tilde w, \epsilon)` (a weight that underflowed to 0 has
-    no :math:`0^\gamma \ln 0` in the gradient of :math:`\gamma`) and divides by the sum
-    plus :math:`\epsilon`.
+    no :math:`0^\gamma \ln 0` in the gradient of :math:`\gamma`) as a softmax of
+    :math:`\gamma \ln \max(\tilde w, \epsilon)`, which sums to 1 for any :math:`\gamma`
+    (the quotient of powers underflows when the weighting is spread out).
 """
 
 from __future__ import annotations
@@ -80,9 +81,16 @@ def circular_shift(weights: Tensor, shift: Tensor) -> Tensor:
 
 def sharpen(weights: Tensor, gamma: Tensor, eps: float = EPS) -> Tensor:
     r""":math:`w(i) = \tilde w(i)^\gamma / \sum_j \tilde w(j)^\gamma` with ``gamma (B, K)``
-    >= 1; the base is :math:`\max(\tilde w, \epsilon)` and the sum gets :math:`+\epsilon`."""
-    powered = weights.clamp_min(eps) ** gamma.unsqueeze(-1)
-    return powered / (powered.sum(-1, keepdim=True) + eps)
+    >= 1, computed as :math:`\mathrm{softmax}_i(\gamma \ln \max(\tilde w(i), \epsilon))`.
+
+    The same quotient, but it sums to 1 for every :math:`\gamma`: the direct form
+    underflows where the weighting is spread out (128 slots near :math:`1/128` and
+    :math:`\gamma = 6`: every :math:`\tilde w^\gamma \approx 10^{-13}`), and a sum that
+    small against an :math:`\epsilon` in the denominator, or a float32 underflow to 0,
+    leaves a weighting of nearly 0 instead of a sharper one: the head then reads and
+    writes nothing just when it tries to focus.
+    """
+    return torch.softmax(gamma.unsqueeze(-1) * torch.log(weights.clamp_min(eps)), dim=-1)
 
 
 def address(

@@ -10,12 +10,19 @@ controller state :math:`u^1`; each hop :math:`k` reads the memory with attention
     c_i = \sum_j l_j \odot C^k x_{ij} + T_C^k(i), \qquad
     u^1 = \sum_j l_j \odot B q_j
 
-    p_i = \mathrm{softmax}_i(u^{k\top} m_i), \qquad o^k = \sum_i p_i c_i, \qquad
+    p_i = \frac{\exp(u^{k\top} m_i)}{\sum_{j \le n} \exp(u^{k\top} m_j) + (M - n)}, \qquad
+    o^k = \sum_i p_i c_i, \qquad
     u^{k+1} = H u^k + o^k, \qquad \hat a = \mathrm{softmax}(W u^{K+1})
 
-* **Encoding**: bag of words, :math:`l_j = 1`; or position encoding,
-  :math:`l_{kj} = (1 - j/J) - (k/d)(1 - 2j/J)` for embedding dimension :math:`k` of
-  :math:`d` and word :math:`j` of the sentence's :math:`J` (1-based).
+* **Encoding**: bag of words, :math:`l_j = 1`; or position encoding for embedding
+  dimension :math:`k` of :math:`d` and word :math:`j` of the sentence's :math:`J`
+  (1-based): ``position-code`` (the default), the official code's
+  :math:`l_{kj} = 1 + 4 (k - \tfrac{d+1}{2})(j - \tfrac{J+1}{2}) / (dJ)`, or ``position``,
+  the paper's printed :math:`l_{kj} = (1 - j/J) - (k/d)(1 - 2j/J)`. The two differ by a
+  factor of 2: code :math:`= 2 \times` paper :math:`+ (d + J + 1 - 2k - 2j)/(dJ)`; the
+  published results come from the code's, and with the printed one the sentence vectors
+  start at half the scale and the 3-hop network trains far slower (bAbI tasks 15, 16:
+  benchmarks/RESULTS.md).
 * **Temporal encoding** :math:`T_A(i), T_C(i)`: a learned vector per time index, 0 for the
   most recent sentence. **Random noise**: in training, each story's time indices are spread
   over ``n + n_blank`` slots, ``n_blank`` uniform in ``0..ceil(0.1 n)``, as if empty
@@ -23,6 +30,12 @@ controller state :math:`u^1`; each hop :math:`k` reads the memory with attention
 * **Tying**: ``adjacent``, :math:`A^{k+1} = C^k`, :math:`B = A^1`, :math:`W^\top = C^K`
   (and :math:`T_A^{k+1} = T_C^k`), :math:`H = I`; ``layerwise``, one :math:`A`, one
   :math:`C` for all hops, its own :math:`B`, :math:`W`, and a learned :math:`H`.
+* **Empty slots** (``empty_slots``; the ``babi`` recipe's): the memory has ``M``
+  (``memory_size``) slots of which a story of ``n`` sentences fills ``n``; as in the
+  official code, the softmax also covers the ``M - n`` empty ones (all-nil sentences:
+  :math:`m = c = 0`, score 0), the ``M - n`` in the denominator; without it, the softmax
+  covers the ``n`` sentences alone. The ``babi`` task sets ``M`` to its longest story
+  (at most 50), as the official code's ``sz``.
 * **Linear start**: without the softmax of the hops (:math:`p_i = u^{k\top} m_i`) until the
   validation loss stops falling (``on_validation``; the paper's rule), or for a fixed
   number of validations (``linear_start_evals``: the official code's 20 epochs), then with
@@ -63,18 +76,25 @@ from rnnlab.models.registry import register_model
 from rnnlab.tasks.babi import ANSWER_OFFSET, NIL
 from rnnlab.tasks.spec import TaskSpec
 
-ENCODINGS = ("position", "bow")
+ENCODINGS = ("position-code", "position", "bow")
 TYINGS = ("adjacent", "layerwise")
 
 
-def position_encoding(tokens: Tensor, d: int) -> Tensor:
-    r"""``(..., J, d)`` weights :math:`l_{kj} = (1 - j/J) - (k/d)(1 - 2j/J)` of the word ids
-    ``tokens (..., J)``, with :math:`J` each sentence's count of non-nil words."""
+def position_encoding(tokens: Tensor, d: int, formula: str = "code") -> Tensor:
+    r"""``(..., J, d)`` weights of the word ids ``tokens (..., J)``, with :math:`J` each
+    sentence's count of non-nil words: ``formula="code"``, the official code's
+    :math:`l_{kj} = 1 + 4 (k - \tfrac{d+1}{2})(j - \tfrac{J+1}{2}) / (dJ)`;
+    ``"paper"``, the paper's printed :math:`l_{kj} = (1 - j/J) - (k/d)(1 - 2j/J)`."""
     J = (tokens != NIL).sum(-1, keepdim=True).clamp(min=1).to(torch.get_default_dtype())
     j = torch.arange(1, tokens.shape[-1] + 1, dtype=J.dtype, device=tokens.device)
-    k = torch.arange(1, d + 1, dtype=J.dtype, device=tokens.device) / d
+    k = torch.arange(1, d + 1, dtype=J.dtype, device=tokens.device)
+    if formula == "code":
+        centred = (j.unsqueeze(-1) - (J.unsqueeze(-1) + 1) / 2) / J.unsqueeze(-1)  # (..., J, 1)
+        return 1 + 4 * (k - (d + 1) / 2) * centred / d  # (..., J, d)
+    if formula != "paper":
+        raise ValueError(f"unknown position formula {formula!r}; expected code or paper")
     ratio = (j / J).unsqueeze(-1)  # (..., J, 1): j/J
-    return (1 - ratio) - k * (1 - 2 * ratio)  # (..., J, d)
+    return (1 - ratio) - (k / d) * (1 - 2 * ratio)  # (..., J, d)
 
 
 class MemN2N(nn.Module):
@@ -85,14 +105,16 @@ class MemN2N(nn.Module):
         answers: answer classes.
         hidden_size: the embedding width ``d``.
         hops: ``K``.
-        encoding: ``position`` or ``bow``.
+        encoding: ``position-code``, ``position`` (the paper's printed formula) or ``bow``.
         temporal: add the temporal encoding ``T_A``, ``T_C``.
         tying: ``adjacent`` or ``layerwise``.
         linear_start: start without the hops' softmax.
         linear_start_evals: end linear start after this many validations (``None``: when
             the validation loss stops falling).
         random_noise: fraction of empty memories inserted in training (0: none).
-        memory_size: time indices of the temporal encoding (the sentences a story keeps).
+        memory_size: the memory's slots ``M``: time indices of the temporal encoding (the
+            sentences a story keeps).
+        empty_slots: the hops' softmax also covers the ``M - n`` empty slots.
         init_std: standard deviation of the initial weights.
     """
 
@@ -107,7 +129,7 @@ class MemN2N(nn.Module):
         answers: int,
         hidden_size: int = 20,
         hops: int = 3,
-        encoding: str = "position",
+        encoding: str = "position-code",
         temporal: bool = True,
         tying: str = "adjacent",
         linear_start: bool = False,
@@ -115,13 +137,16 @@ class MemN2N(nn.Module):
         random_noise: float = 0.0,
         memory_size: int = 50,
         init_std: float = 0.1,
+        empty_slots: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (("hidden_size", hidden_size), ("hops", hops)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if encoding not in ENCODINGS:
-            raise ValueError(f"unknown encoding {encoding!r}; expected position or bow")
+            raise ValueError(
+                f"unknown encoding {encoding!r}; expected one of {', '.join(ENCODINGS)}"
+            )
         if tying not in TYINGS:
             raise ValueError(f"unknown tying {tying!r}; expected adjacent or layerwise")
         if not 0 <= random_noise < 1:
@@ -135,6 +160,7 @@ class MemN2N(nn.Module):
         self.d, self.hops, self.answers = d, hops, answers
         self.encoding, self.tying, self.temporal = encoding, tying, temporal
         self.random_noise, self.memory_size = random_noise, memory_size
+        self.empty_slots = empty_slots
         n = hops + 1 if tying == "adjacent" else 3  # adjacent: E_0..E_K; layerwise: A, C, B
 
         def embedding() -> nn.Embedding:
@@ -191,7 +217,11 @@ class MemN2N(nn.Module):
     # -- the network ---------------------------------------------------------------------
     def _weights(self, tokens: Tensor) -> Tensor | None:
         """The position encoding of ``tokens (..., J)``, or ``None`` for bag of words."""
-        return position_encoding(tokens, self.d) if self.encoding == "position" else None
+        if self.encoding == "bow":
+            return None
+        return position_encoding(
+            tokens, self.d, "code" if self.encoding == "position-code" else "paper"
+        )
 
     def _encode(self, embedding: nn.Embedding, tokens: Tensor, l: Tensor | None) -> Tensor:
         """Sentence vectors ``(..., d)`` of ``tokens (..., J)``: sum_j l_j * E x_j."""
@@ -230,6 +260,10 @@ class MemN2N(nn.Module):
         time = self.time_indices(lengths, S) if self.temporal else None
         l_story = self._weights(story)  # (B, S, J, d), once for every hop
         softmax = bool(self.softmax_on)
+        empty = None  # log(M - n): the empty slots' share of the softmax's denominator
+        if self.empty_slots:
+            free = (self.memory_size - lengths).unsqueeze(1)
+            empty = free.to(self._b().weight.dtype).log()  # -inf when the memory is full
         u = self._encode(self._b(), batch.query, self._weights(batch.query))  # (B, d)
         weights = []
         for k in range(self.hops):
@@ -238,7 +272,12 @@ class MemN2N(nn.Module):
             c = self._encode(C, story, l_story)
             if time is not None and TA is not None and TC is not None:
                 m, c = m + TA[time], c + TC[time]
-            if softmax:
+            if softmax and empty is not None:  # the M - n empty slots: score 0, output 0
+                scores = self.attention.scores(u.unsqueeze(1), m).squeeze(1)
+                scores = torch.cat([scores.masked_fill(~mask, -math.inf), empty], 1)
+                p = torch.softmax(scores, 1)[:, :S]
+                o = torch.bmm(p.unsqueeze(1), c).squeeze(1)
+            elif softmax:
                 o, p = self.attention(u, m, c, mask)  # p_i = softmax(u.m_i); o = sum p_i c_i
             else:  # linear start: p_i = u.m_i
                 p = self.attention.scores(u.unsqueeze(1), m).squeeze(1) * mask
@@ -287,7 +326,13 @@ class MemN2NConfig:
 
     hidden_size: int = option(20, flag="hidden", help="embedding width d")
     hops: int = option(3, flag="hops", help="memory hops K")
-    encoding: str = option("position", flag="encoding", help="sentence encoding", choices=ENCODINGS)
+    encoding: str = option(
+        "position-code",
+        flag="encoding",
+        help="sentence encoding: position-code (the official code's), position (the paper's "
+        "printed formula, half the scale), bow",
+        choices=ENCODINGS,
+    )
     temporal: bool = option(
         True, flag="temporal", help="temporal encoding T_A, T_C", negative="no-temporal"
     )
@@ -309,6 +354,13 @@ class MemN2NConfig:
     )
     memory_size: int = option(50, flag="memory-size", help="sentences the memory holds")
     init_std: float = option(0.1, flag="init-std", help="std of the initial weights")
+    empty_slots: bool = option(
+        False,
+        flag="empty-slots",
+        help="the hops' softmax also covers the memory's empty slots (score 0), as the "
+        "official code",
+        negative="no-empty-slots",
+    )
 
     @property
     def name(self) -> str:
@@ -331,6 +383,7 @@ def build_memn2n(config: MemN2NConfig, spec: TaskSpec) -> MemN2N:
         random_noise=config.random_noise,
         memory_size=config.memory_size,
         init_std=config.init_std,
+        empty_slots=config.empty_slots,
     )
 
 

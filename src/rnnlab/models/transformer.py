@@ -275,7 +275,7 @@ class TransformerLM(nn.Module):
         """Per layer the self-attention weights ``(B, h, T, T)`` over ``x (B, T)`` (the
         exact slower path; for figures)."""
         _, _, weights = self.stack(self.embedding(x), 0, None, need_weights=True)
-        return [w for w in weights if w is not None]
+        return [w.self_attention for w in weights if w.self_attention is not None]
 
     def summary_fields(self) -> dict[str, Any]:
         return {"positions": self.positions, "max_length": self.max_length}

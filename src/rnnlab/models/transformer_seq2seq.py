@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from rnnlab.models.seq2seq import IGNORE_INDEX, EncoderDecoder, check_token_ids
 from rnnlab.models.transformer import TransformerConfig, init_weights_
-from rnnlab.models.transformer_stack import KV, TransformerBlock
+from rnnlab.models.transformer_stack import KV, LayerWeights, TransformerBlock
 
 
 class TransformerSeq2SeqState(NamedTuple):
@@ -106,9 +106,10 @@ class TransformerSeq2Seq(nn.Module):
         )
 
     def _decode(
-        self, tokens: Tensor, state: TransformerSeq2SeqState
-    ) -> tuple[Tensor, TransformerSeq2SeqState]:
-        """Decoder outputs ``(R, T, E)`` for ``tokens (R, T)`` after ``state``."""
+        self, tokens: Tensor, state: TransformerSeq2SeqState, need_weights: bool = False
+    ) -> tuple[Tensor, TransformerSeq2SeqState, list[LayerWeights]]:
+        """Decoder outputs ``(R, T, E)`` for ``tokens (R, T)`` after ``state``, and per layer
+        the attention weights when asked for (the exact path)."""
         R, T = tokens.shape
         n = state.layers[0].keys.shape[2]
         if n + T > self.max_length:
@@ -123,18 +124,37 @@ class TransformerSeq2Seq(nn.Module):
             memory = tuple(KV(kv.keys[rows], kv.values[rows]) for kv in memory)
             mask = mask[rows]
         start = int(state.position[0]) if R else 0
-        h, cache, _ = self.decoder(
-            self.tgt_embedding(tokens), start, state.layers, memory=memory, memory_mask=mask
+        h, cache, weights = self.decoder(
+            self.tgt_embedding(tokens),
+            start,
+            state.layers,
+            memory=memory,
+            memory_mask=mask,
+            need_weights=need_weights,
         )
         position = torch.full((R,), start + T, dtype=torch.long, device=tokens.device)
-        return h, state._replace(layers=cache, position=position)
+        return h, state._replace(layers=cache, position=position), weights
 
     def step(
         self, tokens: Tensor, state: TransformerSeq2SeqState
     ) -> tuple[Tensor, TransformerSeq2SeqState]:
         """One decoding step: ``tokens (R,)`` -> next-token logits ``(R, V_t)``."""
-        h, state = self._decode(tokens.view(-1, 1), state)
+        h, state, _ = self._decode(tokens.view(-1, 1), state)
         return self._logits(h[:, -1]), state
+
+    def cross_attention_weights(
+        self, src: Tensor, lengths: Tensor | None, outputs: Tensor
+    ) -> list[Tensor]:
+        """Per decoder layer the cross-attention weights ``(B, h, T, S)`` of the output
+        tokens ``outputs (B, T)`` (e.g. a decoded sentence, ``EOS`` included): row ``t`` is
+        where the decoder looked while predicting ``outputs[:, t]`` after ``BOS`` and
+        ``outputs[:, :t]``, which is what it read when it emitted that token step by step
+        (cached decoding equals this full pass). The exact path, for figures; padded
+        source positions get weight 0."""
+        check_token_ids("outputs", outputs, self.output_size)
+        inputs = EncoderDecoder.decoder_inputs(outputs)
+        _, _, weights = self._decode(inputs, self.encode(src, lengths), need_weights=True)
+        return [w.cross_attention for w in weights if w.cross_attention is not None]
 
     def teacher_tokens(self, batch: Any, state: Any = None) -> tuple[Tensor, Any]:
         """``BOS`` then the targets ``batch.y``, and ``encode(batch.x, batch.lengths)``."""
@@ -153,10 +173,11 @@ class TransformerSeq2Seq(nn.Module):
             )
         inputs = EncoderDecoder.decoder_inputs(targets)
         check_token_ids("targets", inputs, self.output_size)
-        h, _ = self._decode(inputs, self.encode(batch.x, batch.lengths))  # (B, T, E)
+        h, _, _ = self._decode(inputs, self.encode(batch.x, batch.lengths))  # (B, T, E)
         real = targets != IGNORE_INDEX
         if bool(real.all()):
             return self._logits(h), None
-        logits = h.new_zeros(*targets.shape, self.output_size)
-        logits[real] = self._logits(h[real])  # padded positions: zero logits
+        flat = self._logits(h[real])  # bfloat16 under autocast, though h is float32
+        logits = flat.new_zeros(*targets.shape, self.output_size)
+        logits[real] = flat  # padded positions: zero logits
         return logits, None

@@ -48,18 +48,35 @@ class KV(NamedTuple):
     values: Tensor  # (B, h, L, d)
 
 
-def _grouped_attend(q: Tensor, memory: KV, mask: Tensor | None) -> Tensor:
+class LayerWeights(NamedTuple):
+    """One layer's attention weights (the exact path; ``None`` unless asked for or when
+    the layer has no cross-attention)."""
+
+    self_attention: Tensor | None  # (B, h, T, L)
+    cross_attention: Tensor | None  # (B, h, T, S)
+
+
+def _grouped_attend(
+    q: Tensor, memory: KV, mask: Tensor | None, need_weights: bool = False
+) -> tuple[Tensor, Tensor | None]:
     """Cross-attention of ``q (R, h, T, d)`` to a memory of ``N`` rows, ``R = N G``: rows
     ``n G .. n G + G - 1`` read memory row ``n`` (the beams of one sentence), as ``G T``
-    queries of one row, without copying the memory."""
+    queries of one row, without copying the memory. Returns ``(R, h, T, d)`` and, with
+    ``need_weights``, the weights ``(R, h, T, S)``."""
     R, h, T, d = q.shape
     N = memory.keys.shape[0]
     if R == N:
-        return attend(q, memory.keys, memory.values, mask)[0]
+        return attend(q, memory.keys, memory.values, mask, need_weights=need_weights)
     G = R // N
     q = q.view(N, G, h, T, d).transpose(1, 2).reshape(N, h, G * T, d)
-    out = attend(q, memory.keys, memory.values, mask)[0]  # (N, h, G T, d)
-    return out.view(N, h, G, T, d).transpose(1, 2).reshape(R, h, T, d)
+    out, w = attend(
+        q, memory.keys, memory.values, mask, need_weights=need_weights
+    )  # (N, h, G T, .)
+    out = out.view(N, h, G, T, d).transpose(1, 2).reshape(R, h, T, d)
+    if w is not None:
+        S = w.shape[-1]
+        w = w.view(N, h, G, T, S).transpose(1, 2).reshape(R, h, T, S)
+    return out, w
 
 
 class TransformerBlock(nn.Module):
@@ -116,9 +133,10 @@ class TransformerBlock(nn.Module):
         memory: KV | None = None,
         memory_mask: Tensor | None = None,
         need_weights: bool = False,
-    ) -> tuple[Tensor, KV, Tensor | None]:
-        """``x (B, T, E)`` -> ``(B, T, E)``, this layer's cache after ``x`` and the
-        self-attention weights ``(B, h, T, L)`` when asked for.
+    ) -> tuple[Tensor, KV, LayerWeights]:
+        """``x (B, T, E)`` -> ``(B, T, E)``, this layer's cache after ``x`` and, when
+        asked for, the self-attention weights ``(B, h, T, L)`` and the cross-attention
+        weights ``(B, h, T, S)``.
 
         ``past``: the cache before ``x``; ``rotary``: ``cos, sin (T, d/2)`` at the positions
         of ``x``; ``mask``: bool or additive, ``(..., T, L)``; ``causal``: hide later keys
@@ -127,6 +145,7 @@ class TransformerBlock(nn.Module):
         """
         cache: list[KV] = []
         weights: list[Tensor | None] = []
+        cross_weights: list[Tensor | None] = [None]
 
         def self_attention(h: Tensor) -> Tensor:
             attn = self.self_attn
@@ -148,7 +167,8 @@ class TransformerBlock(nn.Module):
             attn = self.cross_attn
             assert attn is not None and memory is not None
             q = attn.project_query(h)
-            return attn.merge(_grouped_attend(q, memory, memory_mask))
+            out, cross_weights[0] = _grouped_attend(q, memory, memory_mask, need_weights)
+            return attn.merge(out)
 
         x = self._residual(x, self.norm_self, self_attention)
         if self.cross_attn is not None:
@@ -156,7 +176,7 @@ class TransformerBlock(nn.Module):
                 raise ValueError("this block cross-attends: give the encoder's memory")
             x = self._residual(x, self.norm_cross, cross_attention)
         x = self._residual(x, self.norm_mlp, self.mlp)
-        return x, cache[0], weights[0]
+        return x, cache[0], LayerWeights(weights[0], cross_weights[0])
 
 
 class TransformerStack(nn.Module):
@@ -238,7 +258,7 @@ class TransformerStack(nn.Module):
         memory: tuple[KV, ...] | None = None,
         memory_mask: Tensor | None = None,
         need_weights: bool = False,
-    ) -> tuple[Tensor, tuple[KV, ...], list[Tensor | None]]:
+    ) -> tuple[Tensor, tuple[KV, ...], list[LayerWeights]]:
         """Read ``x (B, T, E)`` at absolute positions ``start .. start + T - 1`` after the
         cache ``past`` (which holds the positions just before ``start``).
 
@@ -269,7 +289,7 @@ class TransformerStack(nn.Module):
             mask, causal = _with_causal(mask, T, n_past + T), False
         mem_mask = None if memory_mask is None else memory_mask[:, None, None, :]
         caches: list[KV] = []
-        weights: list[Tensor | None] = []
+        weights: list[LayerWeights] = []
         for i, block in enumerate(self.blocks):
             x, kv, w = block(
                 x,

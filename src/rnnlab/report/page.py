@@ -54,11 +54,14 @@ class Figure:
 
 @dataclass(frozen=True)
 class Table:
-    """Rows of cells under named columns (cells are shown as given, escaped)."""
+    """Rows of cells under named columns (cells are shown as given, escaped);
+    ``collapsed``: folded under its caption until the reader opens it (``<details>``,
+    no JavaScript), for long tables such as a run's whole configuration."""
 
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     caption: str = ""
+    collapsed: bool = False
 
     def __post_init__(self) -> None:
         for row in self.rows:

@@ -74,13 +74,20 @@ def bits_metrics(logits: Tensor, batch: BitsBatch) -> dict[str, float]:
 class BitsTask(GeneratedTask):
     """Shared parts of the NTM tasks: the bit loss and metrics, the spec, the batch per
     training step (one length per batch). Subclasses set the sizes and implement
-    :meth:`sample` and :meth:`scored_bits`."""
+    :meth:`sample` and :meth:`scored_bits`.
+
+    The training recipe (``defaults``): the NTM, batches of 8, Adam at 1e-3, the global
+    gradient norm clipped at 10. On one CPU thread a step of 8 copies costs about 20 ms
+    against 36 ms for 32 (the step loop's per-step overhead dominates both), so batch 8
+    makes ~1.8x the updates per second; NTM training is bound by updates more than by
+    noise (pytorch-ntm trains with batch 1), and batch 8 is still 4x the rows per step.
+    """
 
     split_sizes: ClassVar[dict[str, int]] = {"val": 500, "test": 1000}
     defaults: ClassVar[dict[str, Any]] = dict(
         model="ntm",
         hidden_size=100,
-        batch_size=32,
+        batch_size=8,
         steps=20000,
         lr=1e-3,
         optimizer="adam",

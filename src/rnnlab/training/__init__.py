@@ -5,6 +5,7 @@ from rnnlab.training.config import RunConfig, TrainConfig
 from rnnlab.training.evaluate import evaluate
 from rnnlab.training.loop import train
 from rnnlab.training.run import TrainedRun, load
+from rnnlab.training.seeds import train_seeds
 from rnnlab.training.verdict import baseline_verdict
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "evaluate",
     "load",
     "train",
+    "train_seeds",
 ]

@@ -49,6 +49,8 @@ class TrainConfig:
             ``step`` (times ``decay_factor`` every ``decay_every`` steps), each after
             ``warmup_steps`` of linear warm-up.
         decay_every, decay_factor: the ``step`` schedule's period (steps) and factor.
+        decay_start: ``step`` schedule: steps at the peak rate before the periods count
+            (the official MemN2N code's 20 linear-start epochs before its 100 decaying ones).
         warmup_steps: linear warm-up from 0.
         steps: training steps (batches).
         batch_size: sequences per batch.
@@ -114,6 +116,12 @@ class TrainConfig:
     )
     decay_factor: float = option(
         0.5, flag="decay-factor", help="step schedule: multiply the rate by this", type=float
+    )
+    decay_start: int = option(
+        0,
+        flag="decay-start",
+        help="step schedule: steps at the peak rate before decaying",
+        type=int,
     )
     loss_reduction: str = option(
         "mean",
@@ -243,6 +251,10 @@ class TrainConfig:
             raise ValueError(f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
+        if isinstance(self.decay_start, bool) or not isinstance(self.decay_start, int):
+            raise ValueError(f"decay_start must be an integer >= 0, got {self.decay_start!r}")
+        if self.decay_start < 0:
+            raise ValueError(f"decay_start must be an integer >= 0, got {self.decay_start!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         check_device(self.device, available=False)  # checked again when training starts

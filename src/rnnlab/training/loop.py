@@ -164,6 +164,14 @@ def _train(
         state["best_model"] = best_weights
         folder.save_checkpoint(model, {**state, **objective.extra_state(), "clip": cfg.clip})
 
+    def log_train() -> None:
+        """One `train` line of metrics.jsonl: the window of steps since the last one."""
+        lr = optimizer.param_groups[0]["lr"]
+        train_line = {**window.pop(), "lr": lr, **objective.stats(done.step)}
+        folder.log(
+            {"step": done.step, "split": "train", **train_line, "train_time_s": done.train_time_s}
+        )
+
     def validate() -> float:
         nonlocal best_weights
         check_weights()
@@ -260,16 +268,7 @@ def _train(
             if done.step % 10 == 0 or done.step == cfg.steps:
                 bar.set_postfix(loss=f"{loss:.4f}", gnorm=f"{grad_norm:.2f}")
             if done.step % cfg.eval_every == 0 or done.step == cfg.steps:
-                lr = optimizer.param_groups[0]["lr"]
-                train_line = {**window.pop(), "lr": lr, **objective.stats(done.step)}
-                folder.log(
-                    {
-                        "step": done.step,
-                        "split": "train",
-                        **train_line,
-                        "train_time_s": done.train_time_s,
-                    }
-                )
+                log_train()
                 value = validate()
                 last_eval = done.step
                 show_preview(value)
@@ -281,6 +280,8 @@ def _train(
         if done.best_step < 0 or (
             stopped == "max_time" and done.step > start_step and last_eval < done.step
         ):
+            if last_eval < done.step:
+                log_train()  # the steps since the last evaluation still get their train line
             validate()  # the time budget ran out between evaluations: the last weights count
         checkpoint()
     except NonFiniteError as exc:

@@ -67,8 +67,9 @@ def lr_factor(step: int, cfg: TrainConfig, time_fraction: float = 0.0) -> float:
 
     Linear warm-up :math:`(s+1)/w` for :math:`s < w`, then ``constant`` 1, ``linear``
     :math:`1 - p`, ``cosine`` :math:`\tfrac12(1 + \cos \pi p)` or ``step``
-    :math:`\gamma^{\lfloor (s - w) / E \rfloor}` (``decay_factor`` :math:`\gamma` every
-    ``decay_every`` :math:`E` steps), with
+    :math:`\gamma^{\lfloor \max(0, s - w - s_0) / E \rfloor}` (``decay_factor``
+    :math:`\gamma` every ``decay_every`` :math:`E` steps after ``decay_start`` :math:`s_0`),
+    with
     :math:`p = \max((s - w) / (S - w), \tau)` the fraction of the post-warm-up steps done
     or, when larger, ``time_fraction`` :math:`\tau` (training time over ``max_time``).
     """
@@ -78,7 +79,7 @@ def lr_factor(step: int, cfg: TrainConfig, time_fraction: float = 0.0) -> float:
     if cfg.schedule == "constant":
         return 1.0
     if cfg.schedule == "step":
-        return float(cfg.decay_factor ** ((step - warm) // cfg.decay_every))
+        return float(cfg.decay_factor ** (max(0, step - warm - cfg.decay_start) // cfg.decay_every))
     done = min(1.0, max((step - warm) / max(1, cfg.steps - warm), time_fraction))
     if cfg.schedule == "linear":
         return 1.0 - done

@@ -106,13 +106,20 @@ class TrainedRun:
         )
         assert out.attention is not None
         weights = out.attention[0]
-        src_tokens = [*codec.source_tokenizer.tokenize(text), "<eos>"]
-        unknown = {i for i, t in enumerate(src) if t == UNK}
-        src_tokens = [f"{t} (unk)" if i in unknown else t for i, t in enumerate(src_tokens)]
         out_tokens = codec.tgt_vocab.decode(out.tokens[0])
         if weights.shape[0] > len(out_tokens):
             out_tokens = [*out_tokens, "<eos>"]
-        return src_tokens, out_tokens, weights
+        return self.source_tokens(text), out_tokens, weights
+
+    def source_tokens(self, text: str) -> list[str]:
+        """An encoder-decoder's source tokens of ``text`` as the encoder reads them, the
+        ``<eos>`` every source ends with last; words outside the vocabulary are marked
+        ``(unk)``."""
+        codec = self.codec
+        src = codec.encode_source(text)
+        tokens = [*codec.source_tokenizer.tokenize(text), "<eos>"]
+        unknown = {i for i, t in enumerate(src) if t == UNK}
+        return [f"{t} (unk)" if i in unknown else t for i, t in enumerate(tokens)]
 
     def _decode(
         self, texts: Sequence[str], beam: int, length_penalty: float, batch_size: int
