@@ -116,3 +116,15 @@ def test_cli_seeds_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[s
     capsys.readouterr()
     err = _cli_error(capsys, ["train", "adding", "--resume", "--seeds", "2", "--out", plain])
     assert "one seed" in err
+
+
+def test_seeds_are_refused_under_torchrun(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each torchrun process would train every seed and copy files: refused, nothing written."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    out = tmp_path / "ddp-seeds"
+    err = _cli_error(capsys, ["train", "adding", *TINY, "--seeds", "2", "--out", str(out)])
+    assert "--seeds 2 is not supported under torchrun" in err
+    assert not out.exists()
