@@ -158,3 +158,34 @@ def test_the_page_has_a_section_per_claim(tmp_path: Path) -> None:
     for c in CLAIMS:
         assert f'<section id="claim-{c.number}">' in html
     assert json.loads((tmp_path / "results.json").read_text())["claims"][8]["key"] == "memory"
+
+
+def test_the_translation_part_is_skipped_without_the_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rnnlab.tour.data import DATA_ENV
+    from rnnlab.tour.memory import _translation
+
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    numbers: dict[str, object] = {}
+    assert _translation(TINY, tmp_path / "out", numbers) is None
+    assert numbers == {} and not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_the_translation_part_draws_bleu_against_length(tmp_path: Path) -> None:
+    from rnnlab.tour.data import data_root
+    from rnnlab.tour.memory import _translation
+
+    root = data_root()
+    if root is None or not (root / "translation" / "multi30k" / "train.en").is_file():
+        pytest.skip("no Multi30k under the shared data folder")
+    numbers: dict[str, dict[str, dict[str, object]]] = {}
+    result = _translation(TINY, tmp_path, numbers)
+    assert result is not None
+    assert set(numbers["translation"]) == {"multi30k-enfr-attention", "multi30k-enfr-none"}
+    for got in numbers["translation"].values():
+        assert got["metric"] == "bleu"
+        assert len(got["by_length"]) == len(got["buckets"]) == len(got["counts"])  # type: ignore[arg-type]
+    assert "--tgt fr" in result.runs[0].command and "--attention none" in result.runs[1].command
+    assert all(f.png for f in result.figures) and "BLEU" in result.number

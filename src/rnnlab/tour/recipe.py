@@ -33,6 +33,7 @@ class Recipe:
         T: the task's length or delay (``--T``).
         data: a data file or folder (``--data``).
         task_id: bAbI's task (``--task-id``).
+        src, tgt: a translation's languages (``--src``, ``--tgt``).
         extras: the task's own options (``--task-option NAME=VALUE``).
     """
 
@@ -42,6 +43,8 @@ class Recipe:
     T: int | None = None
     data: str | None = None
     task_id: str | None = None
+    src: str | None = None
+    tgt: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def options(self) -> TaskOptions:
@@ -50,6 +53,8 @@ class Recipe:
             data=self.data,
             seed=int(self.train.get("seed", 0)),
             task_id=self.task_id,
+            src=self.src,
+            tgt=self.tgt,
             extras=dict(self.extras),
         )
 
@@ -75,6 +80,9 @@ class Recipe:
             words += ["--data", self.data]
         if self.task_id is not None:
             words += ["--task-id", self.task_id]
+        for flag, lang in (("--src", self.src), ("--tgt", self.tgt)):
+            if lang is not None:
+                words += [flag, lang]
         for name, value in self.extras.items():
             words += ["--task-option", f"{name}={_text(value)}"]
         if "model" in self.model:
