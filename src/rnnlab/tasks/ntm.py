@@ -80,10 +80,11 @@ class BitsTask(GeneratedTask):
     decay to 0 at the end of the run (its steps, or its ``--max-time`` when that comes
     first), the global gradient norm clipped at 10. At a constant 1e-3 every converged seed
     relapsed above 1 wrong bit once after converging (a gradient spike); with the decay the
-    480 s run did not (benchmarks/RESULTS.md, "Neural Turing machine"). On one CPU thread a step of 8 copies costs about 20 ms
-    against 36 ms for 32 (the step loop's per-step overhead dominates both), so batch 8
-    makes ~1.8x the updates per second; NTM training is bound by updates more than by
-    noise (pytorch-ntm trains with batch 1), and batch 8 is still 4x the rows per step.
+    480 s run did not (benchmarks/RESULTS.md, "Neural Turing machine"). On one CPU thread a
+    step of 8 copies costs about 20 ms against 36 ms for 32 (the step loop's per-step
+    overhead dominates both), so batch 8 makes ~1.8x the updates per second; NTM training
+    is bound by updates more than by noise (pytorch-ntm trains with batch 1), and batch 8
+    is still 4x the rows per step.
     """
 
     split_sizes: ClassVar[dict[str, int]] = {"val": 500, "test": 1000}
