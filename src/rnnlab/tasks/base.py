@@ -131,6 +131,8 @@ class Task(ABC):
     # stateful: consecutive training batches continue the same streams, so the trainer
     # carries the recurrent state between them, resetting it where resets_state() says
     stateful: ClassVar[bool] = False
+    # what `predict` returns, when not the kind's own ("values" for regress, else "argmax")
+    prediction: ClassVar[str | None] = None
     # the test split is the val split itself (a text with no separate test file): a final
     # evaluation measures it once
     test_is_val: bool = False
@@ -166,7 +168,7 @@ class Task(ABC):
             main_metric=self.main_metric,
             higher_is_better=self.higher_is_better,
             baseline=self.baseline,
-            prediction="values" if self.kind == "regress" else "argmax",
+            prediction=self.prediction or ("values" if self.kind == "regress" else "argmax"),
         )
 
     def info(self) -> dict[str, Any]:

@@ -32,7 +32,6 @@ from torch import Tensor
 
 from rnnlab._checks import check_positive
 from rnnlab.tasks.base import GeneratedTask, task_generator
-from rnnlab.tasks.spec import TaskSpec
 
 BITS = 8  # width of a copy / repeat-copy vector
 RECALL_BITS = 6  # width of an associative-recall vector
@@ -88,6 +87,7 @@ class BitsTask(GeneratedTask):
     """
 
     split_sizes: ClassVar[dict[str, int]] = {"val": 500, "test": 1000}
+    prediction: ClassVar[str | None] = "bits"  # float 0/1 targets: predict gives bits
     defaults: ClassVar[dict[str, Any]] = dict(
         model="ntm",
         hidden_size=100,
@@ -114,18 +114,6 @@ class BitsTask(GeneratedTask):
         self.main_metric = "wrong_bits"
         self.higher_is_better = False
         self.baseline = self.scored_bits(T) / 2
-
-    @property
-    def spec(self) -> TaskSpec:
-        return TaskSpec(
-            kind=self.kind,
-            input_size=self.input_size,
-            output_size=self.output_size,
-            main_metric=self.main_metric,
-            higher_is_better=self.higher_is_better,
-            baseline=self.baseline,
-            prediction="bits",
-        )
 
     def options(self) -> dict[str, Any]:
         return {"T": self.T}
