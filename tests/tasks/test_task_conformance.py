@@ -84,6 +84,7 @@ RECIPES: dict[str, Callable[[Files, str], TaskOptions]] = {
     ),
     "data": lambda f, variant: TaskOptions(data=str(f.tmp / f"{variant}.npz")),
     "babi": lambda f, _: TaskOptions(data=f.shared_file("babi"), task_id="2"),
+    "babi-path": lambda f, _: TaskOptions(data=f.shared_file("babi")),
     "selective-copy": lambda f, _: TaskOptions(T=24, extras={"tokens": 4, "vocab": 6}),
     "mqar": lambda f, _: TaskOptions(T=24, extras={"pairs": 4, "vocab": 16}),
 }
@@ -92,6 +93,7 @@ RECIPES: dict[str, Callable[[Files, str], TaskOptions]] = {
 OWN_BATCH_MODELS: dict[str, Any] = {
     "babi": MemN2NConfig(hidden_size=8, hops=2),
     "graph-reach": GGNNConfig(hidden_size=6, prop_steps=2, output="graph"),
+    "babi-path": GGNNConfig(hidden_size=6, prop_steps=2, output="graph", edge_types=4),
     "graph-path": GGNNConfig(hidden_size=6, prop_steps=2, output="node"),
 }
 # the kinds of user data file ``data`` accepts: one case each

@@ -9,6 +9,7 @@ from typing import Any
 from rnnlab._plugins import load_entry_points
 from rnnlab.tasks.adding import AddingTask
 from rnnlab.tasks.babi import BabiTask, parse_task_id
+from rnnlab.tasks.babi_path import BabiPathTask
 from rnnlab.tasks.base import Task
 from rnnlab.tasks.byod import UserDataTask
 from rnnlab.tasks.charlm import CharLMTask
@@ -264,6 +265,11 @@ def _graph_path(o: TaskOptions) -> Task:
     return GraphPathTask(seed=o.seed)
 
 
+def _babi_path(o: TaskOptions) -> Task:
+    return BabiPathTask(data=o.data, download=o.download, cache_dir=o.cache_dir, seed=o.seed)
+
+
+register_task("babi-path", BabiPathTask.description, _babi_path, {"data", "download", "cache_dir"})
 register_task("graph-reach", GraphReachTask.description, _graph_reach, set())
 register_task("graph-path", GraphPathTask.description, _graph_path, set())
 
