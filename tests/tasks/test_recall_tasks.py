@@ -36,13 +36,40 @@ def test_mqar_sequences() -> None:
     for row, target in zip(seq, y, strict=True):
         keys, values = row[0:12:2], row[1:12:2]
         assert len(set(keys.tolist())) == 6 and bool((keys >= 1).all() and (keys < 16).all())
-        assert bool((values >= 16).all())
+        assert len(set(values.tolist())) == 6 and bool((values >= 16).all())  # no repeats
         pairs = dict(zip(keys.tolist(), values.tolist(), strict=True))
         asked = (target != IGNORE_INDEX).nonzero().flatten()
         assert len(asked) == 6 and bool((asked >= 12).all())
+        assert bool(((asked - 12) % 2 == 0).all())  # zoology: queries on every other step
         for t in asked.tolist():  # each query step holds a key; its target is that key's value
             assert int(target[t]) == pairs[int(row[t])]
         assert sorted(row[asked].tolist()) == sorted(keys.tolist())
+        rest = torch.ones(48, dtype=torch.bool)
+        rest[:12], rest[asked] = False, False
+        assert bool((row[rest] == 0).all())  # blanks elsewhere
+
+
+def test_mqar_query_gaps_follow_the_power_law() -> None:
+    """zoology's p(g) ~ a (g+1)^(a-1): a = 0.01 puts queries near the context, a = 1 spreads
+    them uniformly over the (T - 2 pairs) / 2 = 28 slots (mean gap 13.5)."""
+
+    def mean_gap(power_a: float) -> float:
+        y = MQARTask(T=64, pairs=4, vocab=32, power_a=power_a).train_batch(0, 512).targets
+        asked = (y != IGNORE_INDEX).nonzero()[:, 1]
+        return float(((asked - 8) // 2).float().mean())
+
+    assert abs(mean_gap(1.0) - 13.5) < 1.0
+    assert mean_gap(0.01) < 10.0
+
+
+def test_mqar_random_fill() -> None:
+    blank = MQARTask(T=64, pairs=4, vocab=32).train_batch(5, 32)
+    noisy = MQARTask(T=64, pairs=4, vocab=32, random_fill=True).train_batch(5, 32)
+    asked = noisy.targets != IGNORE_INDEX
+    assert asked.sum() == 4 * 32
+    filled = noisy.x.argmax(-1)[:, 8:][~asked[:, 8:]]
+    assert float((filled != 0).float().mean()) > 0.9  # random tokens, not blanks
+    assert bool((blank.x.argmax(-1)[:, 8:][~(blank.targets != IGNORE_INDEX)[:, 8:]] == 0).all())
 
 
 @pytest.mark.parametrize(
@@ -61,13 +88,16 @@ def test_accuracy_counts_recall_steps_only(task: SelectiveCopyTask | MQARTask) -
 
 
 def test_options_through_the_registry() -> None:
-    task = build_task("mqar", TaskOptions(T=64, extras={"pairs": 16, "vocab": 64}))
-    assert isinstance(task, MQARTask) and task.pairs == 16
+    extras = {"pairs": 16, "vocab": 64, "power_a": 1.0, "random_fill": True}
+    task = build_task("mqar", TaskOptions(T=64, extras=extras))
+    assert isinstance(task, MQARTask) and task.pairs == 16 and task.random_fill
     cases = [
         (lambda: build_task("mqar", TaskOptions(extras={"keys": 3})), "no option 'keys'"),
         (lambda: build_task("copy", TaskOptions(extras={"pairs": 3})), "does not apply"),
         (lambda: MQARTask(T=64, pairs=40, vocab=64), "vocab/2 - 1 >= pairs"),
-        (lambda: MQARTask(T=20, pairs=8), "T >= 3 \\* pairs"),
+        (lambda: MQARTask(T=30, pairs=8), "T >= 4 \\* pairs"),
+        (lambda: MQARTask(power_a=0.0), "power_a must be in"),
+        (lambda: MQARTask(random_fill=1), "random_fill must be"),  # type: ignore[arg-type]
         (lambda: SelectiveCopyTask(T=8, tokens=16), "tokens <= T"),
     ]
     for call, words in cases:

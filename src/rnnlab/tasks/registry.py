@@ -308,7 +308,7 @@ def _selective_copy(o: TaskOptions) -> Task:
 
 
 def _mqar(o: TaskOptions) -> Task:
-    extras = _extras("mqar", o, {"pairs", "vocab"})
+    extras = _extras("mqar", o, {"pairs", "vocab", "power_a", "random_fill"})
     return MQARTask(T=o.T if o.T is not None else 64, seed=o.seed, **extras)
 
 
