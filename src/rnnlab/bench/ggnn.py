@@ -9,6 +9,7 @@ library must not be slower than the script (ratio <= 1).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -50,12 +51,12 @@ class PlainGGNN(nn.Module):
 
 def run_ggnn_step(quick: bool, repeats: int) -> BenchResult:
     from rnnlab.memory.ggnn import GGNN
-    from rnnlab.tasks.graphs import GraphPathTask
+    from rnnlab.tasks.graphs import GraphBatch, GraphPathTask
 
     sizes = GGNN_QUICK_SIZES if quick else GGNN_SIZES
     B, N, D, K = (sizes[k] for k in ("B", "N", "D", "K"))
     task = GraphPathTask(n_min=min(6, N), n_max=N)
-    batch = task.train_batch(0, B)
+    batch = cast(GraphBatch, task.train_batch(0, B))
     A = batch.annotations.shape[-1]
     ours = GGNN(A, D, N, steps=K)
     plain = PlainGGNN(A, D, K)
