@@ -5,7 +5,8 @@ model when the tasks were run in parts), beside the paper's PE LS RN and LSTM co
 
 Usage::
 
-    python benchmarks/babi_table.py MemN2N=runs/memn2n-a,runs/memn2n-b LSTM=runs/lstm
+    python benchmarks/babi_table.py MemN2N=runs/memn2n-a,runs/memn2n-b LSTM=runs/lstm \\
+        joint=runs/babi-joint   # a joint run's folder: its per-task accuracy_t{N}
 """
 
 from __future__ import annotations
@@ -28,10 +29,19 @@ PAPER_LSTM = {  # Sukhbaatar et al. 2015, table 1, 1k, LSTM, error % (mean 51.3,
 
 
 def errors_of(folders: str) -> dict[int, float]:
-    """Task -> test error % from the ``errors.json`` of each comma-separated folder."""
+    """Task -> test error % from the ``errors.json`` of each comma-separated folder, or,
+    for a joint run's folder (``rnnlab train babi --task-id all``), from the per-task
+    ``accuracy_t{N}`` of its ``summary.json``."""
     errors: dict[int, float] = {}
     for folder in folders.split(","):
-        for row in json.loads((Path(folder) / "errors.json").read_text())["tasks"]:
+        table = Path(folder) / "errors.json"
+        if not table.is_file():
+            test = json.loads((Path(folder) / "summary.json").read_text())["metrics"]["test"]
+            for key, accuracy in test.items():
+                if key.startswith("accuracy_t"):
+                    errors[int(key.removeprefix("accuracy_t"))] = 100 * (1 - float(accuracy))
+            continue
+        for row in json.loads(table.read_text())["tasks"]:
             errors[int(row["task"])] = float(row["error"])
     return errors
 

@@ -47,6 +47,7 @@ def test_names_and_selection() -> None:
         "transformer_kv_cache_vs_recompute",
         "transformer_lm_step_vs_plain",
         "memn2n_step_vs_plain",
+        "ggnn_step_vs_plain",
         "ntm_step_vs_controller",
         *(
             f"scan_{cell}_{size}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import rnnlab.attention.base as attention_base
 from rnnlab.attention import (
     AdditiveAttention,
     Attention,
@@ -84,6 +85,38 @@ def test_all_steps_at_once_equals_one_at_a_time(kind: str) -> None:
         single = attn(queries[:, t], keys, memory, mask)
         torch.testing.assert_close(together.context[:, t], single.context)
         torch.testing.assert_close(together.weights[:, t], single.weights)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("broadcast", [True, False])
+def test_a_single_query_reads_alike_by_broadcast_and_by_bmm(
+    kind: str, broadcast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One query per row takes the broadcast multiply-sum up to BROADCAST_LIMIT (no bmm),
+    the batched product above it; both give the formula's context, weights and gradients."""
+    attn = _module(kind)
+    query, memory, mask = _inputs()
+    monkeypatch.setattr(attention_base, "BROADCAST_LIMIT", 1 << 20 if broadcast else 0)
+    if broadcast:
+
+        def no_bmm(*args: object) -> None:
+            raise AssertionError("a small single query should not call torch.bmm")
+
+        monkeypatch.setattr(torch, "bmm", no_bmm)
+    q, m = query.clone().requires_grad_(True), memory.clone().requires_grad_(True)
+    context, weights = attn(q, attn.project_keys(m), m, mask)
+    (context.square().sum() + weights[:, 0].sum()).backward()
+    monkeypatch.undo()
+    e = _reference_scores(attn, query, memory).masked_fill(~mask, float("-inf"))
+    alpha = torch.softmax(e, dim=-1)
+    torch.testing.assert_close(weights, alpha)
+    torch.testing.assert_close(context, torch.einsum("bs,bsm->bm", alpha, memory))
+    q2, m2 = query.clone().requires_grad_(True), memory.clone().requires_grad_(True)
+    ref_weights = torch.softmax(_reference_scores(attn, q2, m2).masked_fill(~mask, -1e9), -1)
+    ref = torch.einsum("bs,bsm->bm", ref_weights, m2)
+    (ref.square().sum() + ref_weights[:, 0].sum()).backward()
+    torch.testing.assert_close(q.grad, q2.grad)
+    torch.testing.assert_close(m.grad, m2.grad)
 
 
 class _Whole(torch.nn.Module):

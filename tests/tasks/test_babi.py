@@ -128,6 +128,20 @@ def test_joint_training_reports_each_task(tmp_path: Path) -> None:
     assert figures["accuracy"] == pytest.approx(0.5 * (1 + figures["accuracy_t2"]))
 
 
+def test_joint_training_takes_the_joint_recipe(tmp_path: Path) -> None:
+    write_task(tmp_path, 1, STORY * 40)
+    write_task(tmp_path, 2, STORY.replace("Mary", "Fred") * 40)
+    single = BabiTask(str(tmp_path), task_ids=(1,)).training_defaults()
+    assert "hidden_size" not in single and single["decay_start"] == 20 * single["eval_every"]
+    joint = BabiTask(str(tmp_path), task_ids=(1, 2))
+    recipe = joint.training_defaults()  # the official code's config_babi_joint.m
+    epoch = joint.split("train").size // 32
+    assert recipe["eval_every"] == epoch and recipe["hidden_size"] == 50
+    assert recipe["linear_start_evals"] == 30 and recipe["decay_start"] == 30 * epoch
+    assert recipe["steps"] == 90 * epoch and recipe["decay_every"] == 15 * epoch
+    assert "hidden_size" not in joint.training_defaults("story_rnn")
+
+
 def test_task_ids_and_folders(tmp_path: Path) -> None:
     assert parse_task_id("all") == tuple(range(1, 21)) and parse_task_id(" 7") == (7,)
     for bad in ("0", "21", "two", "1,2"):

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab._checks import check_positive
-from rnnlab.attention.base import Attention
+from rnnlab.attention.base import Attention, dot_rows
 
 
 class DotAttention(Attention):
@@ -35,6 +35,9 @@ class DotAttention(Attention):
         # e_tj = q_t . h_j
         return torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)
 
+    def single_scores(self, query: Tensor, keys: Tensor) -> Tensor:
+        return dot_rows(query, keys)  # (B, S)
+
 
 class GeneralAttention(Attention):
     r"""General (bilinear) attention of Luong et al. (2015): :math:`e_j = q^\top W_a h_j`,
@@ -53,3 +56,6 @@ class GeneralAttention(Attention):
     def scores(self, query: Tensor, keys: Tensor) -> Tensor:
         # e_tj = q_t . (W_a h_j)
         return torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)
+
+    def single_scores(self, query: Tensor, keys: Tensor) -> Tensor:
+        return dot_rows(query, keys)  # (B, S)

@@ -6,6 +6,7 @@ import torch
 
 from rnnlab.bench.beam import BEAM_BENCH, beam_benchmark, multi30k_sources
 from rnnlab.bench.charlm import CHARLM_BENCH, run_charlm_step
+from rnnlab.bench.ggnn import GGNN_BENCH, run_ggnn_step
 from rnnlab.bench.memn2n import MEMN2N_BENCH, run_memn2n_step
 from rnnlab.bench.ntm import NTM_BENCH, run_ntm
 from rnnlab.bench.sampling import SAMPLING_BENCH, run_sampling
@@ -42,6 +43,7 @@ BENCHMARKS: dict[str, BenchFn] = {
     KV_CACHE_BENCH: lambda s: run_kv_cache(s.quick, s.repeats),
     TRAIN_STEP_BENCH: lambda s: run_train_step(s.quick, s.repeats),
     MEMN2N_BENCH: lambda s: run_memn2n_step(s.quick, s.repeats),
+    GGNN_BENCH: lambda s: run_ggnn_step(s.quick, s.repeats),
     NTM_BENCH: lambda s: run_ntm(s.quick, s.repeats),
     # scan cells: the dispatched scan against the same cell's step loop (issue 15)
     **{name: _scan_cell(name) for name in scan_bench_names()},

@@ -99,6 +99,19 @@ class GGNN(nn.Module):
             a = a + torch.einsum("beuv,bued->bvd", adjacency, back)
         return a + self.bias
 
+    def _edge_operands(self, adjacency: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`messages` as one batched product per step, ``a = adj @ sent + b``: the
+        forward and reverse adjacency of every type side by side, ``(B, N, 2EN)`` (or
+        ``EN`` without reverse messages), and the weights ``W_e^out``, ``W_e^in`` stacked,
+        ``(2ED, D)``; built once per forward."""
+        B, N = adjacency.shape[0], adjacency.shape[-1]
+        adj, weight = adjacency, self.out_edges.weight
+        if self.in_edges is not None:
+            adj = torch.cat([adjacency, adjacency.transpose(-1, -2)], 1)  # (B, 2E, N, N)
+            weight = torch.cat([weight, self.in_edges.weight], 0)
+        # adj[b, v, (k, u)]: the edge u -> v of block k (a type, forward or reverse)
+        return adj.permute(0, 2, 1, 3).reshape(B, N, -1), weight
+
     def propagate(self, batch: Any) -> Tensor:
         """The node states after ``K`` steps, ``(B, N, D)`` (zero on padded nodes)."""
         if not all(hasattr(batch, f) for f in ("annotations", "adjacency", "mask")):
@@ -106,14 +119,20 @@ class GGNN(nn.Module):
                 "ggnn reads batches with annotations, adjacency and mask (tasks graph-reach, "
                 f"graph-path), got {type(batch).__name__}"
             )
-        x, mask = batch.annotations, batch.mask.unsqueeze(-1)  # (B, N, A), (B, N, 1)
+        x = batch.annotations  # (B, N, A)
+        mask = batch.mask.unsqueeze(-1).to(x.dtype)  # (B, N, 1)
         B, N, A = x.shape
         if A != self.A:
             raise ValueError(f"annotations of width {A}; this GGNN reads {self.A}")
         h = torch.nn.functional.pad(x, (0, self.D - A)) * mask  # h^1 = [x_v, 0]
         state = self.cell.initial_state(B * N, device=h.device, dtype=h.dtype)
+        adj, weight = self._edge_operands(batch.adjacency)
+        blocks = weight.shape[0] // self.D
         for _ in range(self.steps):
-            a = self.messages(h, batch.adjacency) * mask
+            # messages(h, adjacency), as one product: sent[b, (k, u)] = W_k h_u
+            sent = torch.nn.functional.linear(h, weight).view(B, N, blocks, self.D)
+            sent = sent.transpose(1, 2).reshape(B, blocks * N, self.D)
+            a = torch.baddbmm(self.bias, adj, sent) * mask
             state = state._replace(h=h.reshape(B * N, self.D))
             new, state = self.cell.step(self.cell.project_input(a.reshape(B * N, self.D)), state)
             h = new.view(B, N, self.D) * mask  # padded nodes stay at zero

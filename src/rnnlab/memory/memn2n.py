@@ -72,6 +72,7 @@ from torch import Tensor, nn
 
 from rnnlab._config import option
 from rnnlab.attention import DotAttention
+from rnnlab.attention.base import weighted_sum
 from rnnlab.models.registry import register_model
 from rnnlab.tasks.babi import ANSWER_OFFSET, NIL
 from rnnlab.tasks.spec import TaskSpec
@@ -273,15 +274,15 @@ class MemN2N(nn.Module):
             if time is not None and TA is not None and TC is not None:
                 m, c = m + TA[time], c + TC[time]
             if softmax and empty is not None:  # the M - n empty slots: score 0, output 0
-                scores = self.attention.scores(u.unsqueeze(1), m).squeeze(1)
+                scores = self.attention.single_scores(u, m)
                 scores = torch.cat([scores.masked_fill(~mask, -math.inf), empty], 1)
                 p = torch.softmax(scores, 1)[:, :S]
-                o = torch.bmm(p.unsqueeze(1), c).squeeze(1)
+                o = weighted_sum(p, c)
             elif softmax:
                 o, p = self.attention(u, m, c, mask)  # p_i = softmax(u.m_i); o = sum p_i c_i
             else:  # linear start: p_i = u.m_i
-                p = self.attention.scores(u.unsqueeze(1), m).squeeze(1) * mask
-                o = torch.bmm(p.unsqueeze(1), c).squeeze(1)
+                p = self.attention.single_scores(u, m) * mask
+                o = weighted_sum(p, c)
             u = (u if self.tying == "adjacent" else self.H(u)) + o  # u^{k+1} = H u^k + o^k
             weights.append(p)
         return self._answer(u), weights

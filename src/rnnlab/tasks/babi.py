@@ -168,6 +168,12 @@ class BabiTask(Task):
     paper_epochs: ClassVar[int] = 100
     linear_start_epochs: ClassVar[int] = 20
     decay_epochs: ClassVar[int] = 25
+    # joint training (several task ids), as the official code's config_babi_joint.m: d =
+    # 50; 30 linear-start epochs at 0.005, then 60 from 0.005 halved every 15
+    joint_epochs: ClassVar[int] = 60
+    joint_linear_start_epochs: ClassVar[int] = 30
+    joint_decay_epochs: ClassVar[int] = 15
+    joint_hidden_size: ClassVar[int] = 50
 
     note: str | None = None
 
@@ -270,21 +276,29 @@ class BabiTask(Task):
     def training_defaults(self, model: str | None = None) -> dict[str, Any]:
         """The recipe with its epochs in steps of this task's training set (MemN2N: 20
         linear-start epochs, then 100 with the step decay; the memory as long as the
-        longest story); another family's recipe (``model_defaults``) for 100 epochs."""
+        longest story); another family's recipe (``model_defaults``) for 100 epochs. Joint
+        training (several task ids) takes the official code's joint recipe: d = 50, 30
+        linear-start epochs, then 60 halved every 15."""
         per_epoch = max(1, self.split("train").size // 32)
-        epochs = {
-            "decay_every": self.decay_epochs * per_epoch,
-            "eval_every": per_epoch,
-        }
+        joint = len(self.task_ids) > 1
+        decay = self.joint_decay_epochs if joint else self.decay_epochs
+        epochs = {"decay_every": decay * per_epoch, "eval_every": per_epoch}
         recipe = self.model_defaults.get(model or "")
         if recipe is not None:
             return {**self.defaults, **recipe, "steps": self.paper_epochs * per_epoch, **epochs}
+        linear = self.joint_linear_start_epochs if joint else self.linear_start_epochs
+        after = self.joint_epochs if joint else self.paper_epochs
         return {
             **self.defaults,
             **epochs,
+            **(
+                {"hidden_size": self.joint_hidden_size, "linear_start_evals": linear}
+                if joint
+                else {}
+            ),
             "memory_size": self.story_slots,
-            "steps": (self.linear_start_epochs + self.paper_epochs) * per_epoch,
-            "decay_start": self.linear_start_epochs * per_epoch,
+            "steps": (linear + after) * per_epoch,
+            "decay_start": linear * per_epoch,
         }
 
     def options(self) -> dict[str, Any]:
