@@ -8,7 +8,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from rnnlab._checks import check_positive
+from rnnlab._checks import check_finite, check_positive
 from rnnlab.cells.minimal import _check_method
 from rnnlab.cells.scan_cell import LinearScanCell
 
@@ -66,6 +66,9 @@ class LRUCell(LinearScanCell):
         check_positive("input_size", input_size)
         check_positive("hidden_size", hidden_size)
         _check_method(scan_method)
+        check_finite("LRU r_min", r_min, strict=False)
+        check_finite("LRU r_max", r_max, strict=False)
+        check_finite("LRU max_phase", max_phase)
         if not 0.0 <= r_min <= r_max < 1.0:
             raise ValueError(
                 f"LRU needs 0 <= r_min <= r_max < 1, got r_min={r_min!r}, r_max={r_max!r}"
