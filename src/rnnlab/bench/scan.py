@@ -191,7 +191,7 @@ def amdahl_bound(cell_name: str, B: int, H: int, T: int, repeats: int = 3) -> di
     real = scan_cell.linear_scan
 
     def per_token() -> None:
-        scan_cell.linear_scan = _no_kernel  # type: ignore[assignment]
+        scan_cell.linear_scan = _no_kernel
         try:
             train_step(fast, x)()
         finally:
