@@ -25,6 +25,7 @@ from rnnlab.cells import (
     select_rows,
     step_loop,
 )
+from rnnlab.layers import Recurrent
 
 F64 = torch.float64
 SCAN_CELLS = ["mingru", "minlstm", "lru", "s6", "deltanet", "mamba"]
@@ -281,6 +282,12 @@ def test_bad_options_are_one_line_errors() -> None:
         (lambda: LRUCell(3, 4, r_max=1.0), "r_max < 1"),
         (lambda: LRUCell(3, 4, max_phase=0.0), "max_phase"),
         (lambda: S6Cell(3, 4, dt_min=0.1, dt_max=0.01), "dt_min <= dt_max"),
+        (lambda: S6Cell(3, 4, dt_max=math.inf), "S6 dt_max must be a finite number > 0, got inf"),
+        (lambda: S6Cell(3, 4, dt_min="a"), "S6 dt_min must be a finite number"),  # type: ignore[arg-type]
+        (lambda: LRUCell(3, 4, r_min="0.9"), "LRU r_min must be a finite number >= 0"),  # type: ignore[arg-type]
+        (lambda: LRUCell(3, 4, r_max=math.nan), "LRU r_max must be a finite number"),
+        (lambda: LRUCell(3, 4, max_phase=math.inf), "LRU max_phase must be a finite number"),
+        (lambda: DeltaNetCell(3, 4, chunk=0), "chunk must be a positive integer, got 0"),
         (lambda: DeltaNetCell(3, 5, heads=2), "must divide"),
         (lambda: MinGRUCell(3, 4, scan_method="fft"), "scan_method"),
         (
@@ -294,6 +301,33 @@ def test_bad_options_are_one_line_errors() -> None:
         with pytest.raises(ValueError, match=words) as info:
             make()
         assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", SCAN_CELLS)
+def test_no_time_steps_is_a_one_line_error(name: str) -> None:
+    """T = 0: the cell's own ``scan`` and ``Recurrent`` (scan and step loop) name it."""
+    cell = cell_of(name)
+    x = torch.zeros(2, 0, 3, dtype=F64)
+    calls = [
+        (lambda: cell.scan(x, cell.initial_state(2, dtype=F64)), "T = 0"),
+        (lambda: Recurrent(cell)(x), "no time steps"),
+        (lambda: Recurrent(cell, fast=False)(x), "no time steps"),
+    ]
+    for call, words in calls:
+        with pytest.raises(ValueError, match=words) as info:
+            call()
+        assert "\n" not in str(info.value)
+
+
+def test_deltanet_chunk_longer_than_the_sequence_equals_step_loop() -> None:
+    """A chunk longer than T runs as one chunk of T steps: the step loop's result."""
+    cell = cell_of("deltanet", chunk=50)
+    x = torch.randn(2, 7, 3, dtype=F64)
+    h0 = random_h0(cell, 2)
+    for lens in (None, torch.tensor([7, 3])):
+        got = run_and_grads(cell, x, h0, "scan", lens)
+        for a, b in zip(got, run_and_grads(cell, x, h0, "loop", lens), strict=True):
+            torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize("chunk", [2, 7, 16, 75])

@@ -3,10 +3,13 @@ counts only the recall steps, and their options are checked in one line."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
 
+from rnnlab.cli.app import main
 from rnnlab.tasks.base import IGNORE_INDEX
 from rnnlab.tasks.mqar import MQARTask
 from rnnlab.tasks.registry import TaskOptions, build_task
@@ -104,3 +107,27 @@ def test_options_through_the_registry() -> None:
         with pytest.raises(ValueError, match=words) as info:
             call()
         assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--T", "0"], "argument --T: expected a positive integer, got '0'"),
+        (
+            ["--model", "lru", "--cell-option", "r_min=0.9", "--cell-option", "r_max=0.5"],
+            "LRU needs 0 <= r_min <= r_max < 1, got r_min=0.9, r_max=0.5",
+        ),
+        (["--model", "s6", "--cell-option", "dt_max=inf"], "S6 dt_max must be a finite number"),
+    ],
+)
+def test_bad_input_on_the_command_line_is_one_line(
+    flags: list[str], words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "selective-copy", "--T", "32", *flags, "--steps", "1", "--quiet"]
+    try:
+        code = main([*argv, "--out", str(tmp_path / "run")])
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code  # type: ignore[assignment]
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert words in err and len(err.splitlines()) == 1 and "Traceback" not in err

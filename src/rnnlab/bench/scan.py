@@ -164,3 +164,59 @@ def calibrate(
     finally:
         torch.set_num_threads(previous)
     return rows, write_table(table, folder)
+
+
+def _no_kernel(a: Tensor, b: Tensor, h0: Tensor, **_: object) -> Tensor:
+    """``h_t = a_t h_0 + b_t``: the scan replaced by one elementwise op that still reaches
+    ``a``, ``b`` and ``h_0`` (so their backward runs), for :func:`amdahl_bound`."""
+    return torch.addcmul(b, a, h0.unsqueeze(1))
+
+
+def amdahl_bound(cell_name: str, B: int, H: int, T: int, repeats: int = 3) -> dict[str, float]:
+    """Why a scan cell's ``scan`` can or cannot be ``k`` times faster than its step loop.
+
+    Median seconds of forward + backward, interleaved, of ``Recurrent(cell)`` (``scan``),
+    the same with :func:`~rnnlab.cells.linear_scan.linear_scan` replaced by
+    :func:`_no_kernel` (``per_token``: the projection, coefficients, readout and their
+    backward, the work any scan must still do), the input projection alone
+    (``projection``) and ``Recurrent(cell, fast=False)`` (``loop``). ``bound`` =
+    ``loop / per_token``: no scan kernel, however fast, gives a larger ratio.
+    """
+    from rnnlab.cells import scan_cell
+
+    torch.manual_seed(0)
+    cell = make_cell(cell_name, H, H)
+    x = torch.randn(B, T, H)
+    fast, loop = Recurrent(cell), Recurrent(cell, fast=False)
+    real = scan_cell.linear_scan
+
+    def per_token() -> None:
+        scan_cell.linear_scan = _no_kernel
+        try:
+            train_step(fast, x)()
+        finally:
+            scan_cell.linear_scan = real
+
+    def projection() -> None:
+        for p in cell.parameters():
+            p.grad = None
+        cell.project_input(x).sum().backward()
+
+    runs = {
+        "scan": train_step(fast, x),
+        "per_token": per_token,
+        "projection": projection,
+        "loop": train_step(loop, x),
+    }
+    for fn in runs.values():
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(repeats):
+        for k, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - start)
+    out = {k: statistics.median(v) for k, v in times.items()}
+    out["bound"] = out["loop"] / out["per_token"]
+    out["ratio"] = out["loop"] / out["scan"]
+    return out

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from rnnlab._checks import check_positive
 from rnnlab.cells.base import Cell, step_mask
+from rnnlab.cells.scan_cell import check_scan_input
 
 
 class DeltaNetState(NamedTuple):
@@ -42,7 +43,8 @@ class DeltaNetCell(Cell):
         input_size: D.
         hidden_size: H = heads * d (output features).
         heads: number of heads (dividing H).
-        chunk: steps per chunk of the WY form (1: the recurrent form).
+        chunk: steps per chunk of the WY form (1: the recurrent form). A sequence shorter
+            than ``chunk`` runs as one chunk of its own length (the same result).
 
     Shapes: ``x_t (B, D)``, ``state.S (B, heads, d, d)`` -> ``y_t (B, H)``.
 
@@ -112,6 +114,7 @@ class DeltaNetCell(Cell):
     ) -> tuple[Tensor, DeltaNetState]:
         """The whole sequence, the projections and normalisations done for all steps at
         once; padded steps write nothing (``beta = 0``) and emit zeros."""
+        check_scan_input(x)
         mask = step_mask(lengths, x.shape[1], x.device)
         if mask is not None:
             x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
@@ -158,7 +161,10 @@ def delta_rule_chunked(
     lower triangle of ``diag(beta) K K^T``: one triangular solve for all chunks at once.
     Then, chunk after chunk, with ``R = U - W S_0^T`` (the corrected writes):
     ``O = Q S_0^T + (Q K^T, lower triangle with its diagonal) R`` and ``S_C = S_0 + R^T K``.
+    A ``chunk`` longer than ``T`` is clamped to ``T`` (one chunk); ``T`` must be >= 1.
     """
+    if q.shape[1] == 0:
+        raise ValueError("delta_rule_chunked needs at least one step, got T = 0")
     B, T, h, d = q.shape
     C = min(chunk, T)
     N = -(-T // C)  # chunks

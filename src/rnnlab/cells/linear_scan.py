@@ -70,13 +70,15 @@ def loop_scan(
 ) -> Tensor:
     """The sequential loop, one fused multiply-add per step, written into one output."""
     out = torch.empty_like(b)
-    if reverse:
-        a = _shift(a)
-    steps = zip(a.unbind(1), b.unbind(1), out.unbind(1), strict=True)
+    a_s, b_s, out_s = a.unbind(1), b.unbind(1), out.unbind(1)
+    if reverse:  # g_T = g_{T+1} + b_T, then g_t = a_{t+1} * g_{t+1} + b_t (no shifted copy)
+        h = torch.add(b_s[-1], h0, out=out_s[-1])
+        for t in range(len(b_s) - 2, -1, -1):
+            h = torch.addcmul(b_s[t], a_s[t + 1], h, out=out_s[t])
+        return out
     h = h0
-    for a_t, b_t, out_t in reversed(list(steps)) if reverse else steps:
-        # h_t = a_t * h_{t-1} + b_t   (reverse: g_t = a_{t+1} * g_{t+1} + b_t)
-        h = torch.addcmul(b_t, a_t, h, out=out_t)
+    for a_t, b_t, out_t in zip(a_s, b_s, out_s, strict=True):
+        h = torch.addcmul(b_t, a_t, h, out=out_t)  # h_t = a_t * h_{t-1} + b_t
     return out
 
 
@@ -212,8 +214,11 @@ class _LinearScan(torch.autograd.Function):
         a_c = a.conj() if a.is_complex() else a
         # g_t = grad_t + conj(a_{t+1}) g_{t+1}: the same scan, backwards in time
         g = ctx.kernel(a_c, grad_h, torch.zeros_like(h0), ctx.chunk, reverse=True)
-        h_prev = torch.cat([h0.unsqueeze(1), h[:, :-1]], dim=1)
-        grad_a = g * (h_prev.conj() if h_prev.is_complex() else h_prev)
+        # grad a_t = g_t conj(h_{t-1}), written in two parts (no shifted copy of h)
+        h, h0 = (h.conj(), h0.conj()) if h.is_complex() else (h, h0)
+        grad_a = torch.empty_like(g)
+        torch.mul(g[:, 1:], h[:, :-1], out=grad_a[:, 1:])
+        torch.mul(g[:, 0], h0, out=grad_a[:, 0])
         grad_h0 = g[:, 0] * a_c[:, 0]
         return grad_a, g, grad_h0, None, None
 

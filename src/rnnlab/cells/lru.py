@@ -8,7 +8,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from rnnlab._checks import check_positive
+from rnnlab._checks import check_finite, check_positive
 from rnnlab.cells.minimal import _check_method
 from rnnlab.cells.scan_cell import LinearScanCell
 
@@ -66,6 +66,9 @@ class LRUCell(LinearScanCell):
         check_positive("input_size", input_size)
         check_positive("hidden_size", hidden_size)
         _check_method(scan_method)
+        check_finite("LRU r_min", r_min, strict=False)
+        check_finite("LRU r_max", r_max, strict=False)
+        check_finite("LRU max_phase", max_phase)
         if not 0.0 <= r_min <= r_max < 1.0:
             raise ValueError(
                 f"LRU needs 0 <= r_min <= r_max < 1, got r_min={r_min!r}, r_max={r_max!r}"
@@ -94,22 +97,48 @@ class LRUCell(LinearScanCell):
         """:math:`\\lambda = \\exp(-\\exp(\\nu) + i \\exp(\\theta))`, ``(N,)`` complex."""
         return torch.exp(torch.complex(-torch.exp(self.nu_log), torch.exp(self.theta_log)))
 
+    def _input_weight(self) -> Tensor:
+        """``[Re B_1, Im B_1, Re B_2, Im B_2, ..., D]``: ``(2N + H, D_in)``, the real and
+        imaginary rows of ``B`` interleaved, so that ``B x`` is a complex view."""
+        N, D = self.B_re.shape
+        return torch.cat([torch.stack([self.B_re, self.B_im], dim=1).view(2 * N, D), self.D])
+
     def project_input(self, x: Tensor) -> Tensor:
-        # [Re(B x), Im(B x), D x]: (..., 2N + H), real
-        weight = torch.cat([self.B_re, self.B_im, self.D])
-        return x @ weight.t()
+        # [Re(B x)_1, Im(B x)_1, ..., Re(B x)_N, Im(B x)_N, D x]: (..., 2N + H), real
+        return x @ self._input_weight().t()
 
     def affine_input(self) -> tuple[Tensor, Tensor | None]:
-        return torch.cat([self.B_re, self.B_im, self.D]), None
+        return self._input_weight(), None
 
     def coefficients(self, p: Tensor) -> tuple[Tensor, Tensor]:
-        N = self.hidden_size
-        bx = torch.complex(p[..., :N], p[..., N : 2 * N])
+        bx = _as_complex(p[..., : 2 * self.hidden_size])
         lam = self.eigenvalues()
         # a = lambda (the same every step), b = gamma * (B x)
         return lam.expand_as(bx), torch.exp(self.gamma_log) * bx
 
     def readout(self, h: Tensor, p: Tensor) -> Tensor:
         # y = Re(C h) + D x = C_re Re(h) - C_im Im(h) + D x
-        N = self.hidden_size
-        return h.real @ self.C_re.t() - h.imag @ self.C_im.t() + p[..., 2 * N :]
+        H, N = self.C_re.shape
+        if h.dim() <= 2:  # one step: two small matmuls (no weight to build per step)
+            return h.real @ self.C_re.t() - h.imag @ self.C_im.t() + p[..., 2 * N :]
+        # all steps: one matmul over the interleaved [Re h_1, Im h_1, ...] (a view of h)
+        # with [C_re_1, -C_im_1, ...]
+        weight = torch.stack([self.C_re, -self.C_im], dim=2).view(H, 2 * N)
+        return torch.addmm(
+            p[..., 2 * N :].reshape(-1, H), _as_real(h).reshape(-1, 2 * N), weight.t()
+        ).view(*h.shape[:-1], H)
+
+
+def _as_complex(pairs: Tensor) -> Tensor:
+    """``(..., 2N)`` real as ``(..., N)`` complex from interleaved (real, imaginary) pairs:
+    a view where the strides allow it, else a copy."""
+    z = pairs.unflatten(-1, (-1, 2))
+    if z.storage_offset() % 2 == 0 and all(s % 2 == 0 for s in z.stride()[:-1]):
+        return torch.view_as_complex(z)
+    return torch.complex(z[..., 0], z[..., 1])
+
+
+def _as_real(h: Tensor) -> Tensor:
+    """``(..., N)`` complex as ``(..., 2N)`` real interleaved pairs (a view when ``h`` is
+    contiguous in its last dimension)."""
+    return torch.view_as_real(h.resolve_conj()).flatten(-2)

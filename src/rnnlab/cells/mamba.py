@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from rnnlab._checks import check_positive
 from rnnlab.cells.base import Cell, step_mask
 from rnnlab.cells.s6 import S6Cell
-from rnnlab.cells.scan_cell import ScanState
+from rnnlab.cells.scan_cell import ScanState, check_scan_input
 
 
 class MambaState(NamedTuple):
@@ -109,6 +109,7 @@ class MambaCell(Cell):
     ) -> tuple[Tensor, MambaState]:
         """The convolution over the whole sequence, S6 as one scan; padded steps emit
         zeros, and the state keeps each row's last real inputs."""
+        check_scan_input(x)
         B, T, _ = x.shape
         mask = step_mask(lengths, T, x.device)
         if mask is not None:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab._checks import check_positive
+from rnnlab._checks import check_finite, check_positive
 from rnnlab.cells.minimal import _check_method
 from rnnlab.cells.scan_cell import LinearScanCell
 
@@ -73,7 +73,9 @@ class S6Cell(LinearScanCell):
                 f"S6 without an input projection needs input_size == hidden_size, got "
                 f"{input_size} and {hidden_size}"
             )
-        if not 0.0 < dt_min <= dt_max:
+        check_finite("S6 dt_min", dt_min)
+        check_finite("S6 dt_max", dt_max)
+        if not dt_min <= dt_max:
             raise ValueError(f"S6 needs 0 < dt_min <= dt_max, got {dt_min!r}, {dt_max!r}")
         self.input_size = input_size
         self.hidden_size = hidden_size

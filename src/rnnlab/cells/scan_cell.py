@@ -19,6 +19,14 @@ from rnnlab.cells.base import Cell, step_mask
 from rnnlab.cells.linear_scan import hold_padding, linear_scan, log_linear_scan
 
 
+def check_scan_input(x: Tensor) -> None:
+    """A one-line ``ValueError`` unless ``x`` is ``(B, T, D)`` with ``T >= 1`` (what a
+    ``scan`` called directly, outside :class:`~rnnlab.layers.Recurrent`, checks)."""
+    if x.dim() != 3 or x.shape[1] == 0:
+        got = "T = 0" if x.dim() == 3 else f"shape {tuple(x.shape)}"
+        raise ValueError(f"scan needs x of shape (B, T >= 1, D), got {got}")
+
+
 class ScanState(NamedTuple):
     h: Tensor  # (B, *S): (B, H), or (B, N) complex (LRU), or (B, H, N) (S6)
 
@@ -78,9 +86,7 @@ class LinearScanCell(Cell):
     ) -> tuple[Tensor, ScanState]:
         """All steps at once: the coefficients of every step, one linear scan, the readout;
         padded steps hold the state (``a = 1``, ``b = 0``) and emit zeros."""
-        if x.dim() != 3 or x.shape[1] == 0:
-            got = "T = 0" if x.dim() == 3 else f"shape {tuple(x.shape)}"
-            raise ValueError(f"scan needs x of shape (B, T >= 1, D), got {got}")
+        check_scan_input(x)
         mask = step_mask(lengths, x.shape[1], x.device)  # (B, T) or None
         if mask is not None:
             x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
