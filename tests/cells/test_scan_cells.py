@@ -1,7 +1,7 @@
-"""The scan cells (minGRU, minLSTM, LRU, S6, DeltaNet) against independent step-by-step
-constructions from their papers' equations; their ``scan`` against the step loop at
-awkward lengths and extreme gates (outputs, final state, every gradient); padding and
-truncated-BPTT carry against one long sequence; one-line errors."""
+"""The scan cells (minGRU, minLSTM, LRU and its block, S6, DeltaNet, Mamba) against
+independent step-by-step constructions from their papers' equations; their ``scan``
+against the step loop at awkward lengths and extreme gates (outputs, final state, every
+gradient); padding and truncated-BPTT carry against one long sequence; one-line errors."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from torch import Tensor
 from rnnlab.cells import (
     Cell,
     DeltaNetCell,
+    LRUBlockCell,
     LRUCell,
     MambaCell,
     MinGRUCell,
@@ -28,7 +29,7 @@ from rnnlab.cells import (
 from rnnlab.layers import Recurrent
 
 F64 = torch.float64
-SCAN_CELLS = ["mingru", "minlstm", "lru", "s6", "deltanet", "mamba"]
+SCAN_CELLS = ["mingru", "minlstm", "lru", "lru_block", "s6", "deltanet", "mamba"]
 
 
 def g_paper(x: Tensor) -> Tensor:
@@ -75,6 +76,18 @@ def paper_lru(cell: LRUCell, x: Tensor, h: Tensor) -> Tensor:
         h = lam * h + gamma * (u @ B.t())
         out.append((h @ C.t()).real + x[:, t] @ cell.D.t())
     return torch.stack(out, 1)
+
+
+def paper_lru_block(cell: LRUBlockCell, x: Tensor, h: Tensor) -> Tensor:
+    # u = LayerNorm(x) (biased variance, eps 1e-5), the LRU, g = gelu (erf), GLU
+    mean = x.mean(-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(-1, keepdim=True)
+    u = (x - mean) / torch.sqrt(var + 1e-5) * cell.norm.weight + cell.norm.bias
+    g = paper_lru(cell.lru, u, h)
+    g = 0.5 * g * (1 + torch.erf(g / math.sqrt(2)))
+    H = cell.hidden_size
+    W, b = cell.gate.weight, cell.gate.bias
+    return (g @ W[:H].t() + b[:H]) * sigmoid(g @ W[H:].t() + b[H:])
 
 
 def paper_s6(cell: S6Cell, x: Tensor, h: Tensor) -> Tensor:
@@ -139,6 +152,7 @@ PAPER = {
     "mingru": paper_mingru,
     "minlstm": paper_minlstm,
     "lru": paper_lru,
+    "lru_block": paper_lru_block,
     "s6": paper_s6,
     "deltanet": paper_deltanet,
 }
@@ -364,3 +378,23 @@ def test_scan_in_blocks_of_time_equals_step_loop(name: str) -> None:
         got = run_and_grads(cell, x, h0, "scan", lens)
         for a, b in zip(got, run_and_grads(cell, x, h0, "loop", lens), strict=True):
             torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("name", SCAN_CELLS)
+def test_bfloat16_autocast_keeps_the_recurrence_in_the_states_precision(name: str) -> None:
+    """``--bf16`` trains under autocast: the projections run in bfloat16, the coefficients,
+    scan and state in the state's precision; scan, step loop and float32 agree closely."""
+    torch.manual_seed(0)
+    cell = make_cell(name, 3, 8, **OPTIONS.get(name, {}))
+    x = torch.randn(2, 40, 3)
+    state = cell.initial_state(2)
+    reference, _ = cell.scan(x, state)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, final = cell.scan(x, state)
+        y_loop, final_loop, _ = step_loop(cell, x, state)
+    assert final[0].dtype == final_loop[0].dtype == state[0].dtype
+    # a layer whose input is bfloat16 (the layer below ran under autocast) asks for its
+    # state in bfloat16: it gets the full precision
+    assert cell.initial_state(2, dtype=torch.bfloat16)[0].dtype == state[0].dtype
+    torch.testing.assert_close(y.float(), reference, atol=0.05, rtol=0.05)
+    torch.testing.assert_close(y.float(), y_loop.float(), atol=0.05, rtol=0.05)

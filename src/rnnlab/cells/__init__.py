@@ -26,6 +26,7 @@ from rnnlab.cells.hmrnn import HMRNNCell, HMRNNState
 from rnnlab.cells.layernorm import LayerNormGRUCell, LayerNormLSTMCell
 from rnnlab.cells.linear_scan import linear_scan, log_linear_scan
 from rnnlab.cells.lru import LRUCell
+from rnnlab.cells.lru_block import LRUBlockCell
 from rnnlab.cells.lstm import LSTMCell, LSTMState
 from rnnlab.cells.mamba import MambaCell, MambaState
 from rnnlab.cells.minimal import MinGRUCell, MinLSTMCell
@@ -63,6 +64,7 @@ __all__ = [
     "GRUState",
     "HMRNNCell",
     "HMRNNState",
+    "LRUBlockCell",
     "LRUCell",
     "LSTMCell",
     "LSTMState",

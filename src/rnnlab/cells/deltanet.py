@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from rnnlab._checks import check_positive
 from rnnlab.cells.base import Cell, step_mask
-from rnnlab.cells.scan_cell import check_scan_input
+from rnnlab.cells.scan_cell import check_scan_input, in_state_precision, state_dtype
 
 
 class DeltaNetState(NamedTuple):
@@ -78,7 +78,7 @@ class DeltaNetCell(Cell):
         d = self.head_size
         shape = (batch, self.heads, d, d)
         return DeltaNetState(
-            torch.zeros(shape, device=device or ref.device, dtype=dtype or ref.dtype)
+            torch.zeros(shape, device=device or ref.device, dtype=state_dtype(dtype, ref.dtype))
         )
 
     def project_input(self, x: Tensor) -> Tensor:
@@ -104,7 +104,7 @@ class DeltaNetCell(Cell):
         return S + (beta.unsqueeze(-1) * error).unsqueeze(-1) * k.unsqueeze(-2)
 
     def step(self, p_t: Tensor, state: DeltaNetState) -> tuple[Tensor, DeltaNetState]:
-        q, k, v, beta = self._qkvb(p_t)
+        q, k, v, beta = self._qkvb(in_state_precision(p_t, state.S))
         S = self._update(state.S, k, v, beta)
         y = (S @ q.unsqueeze(-1)).flatten(-3)  # y = S q: (B, H)
         return y, DeltaNetState(S)
@@ -118,13 +118,17 @@ class DeltaNetCell(Cell):
         mask = step_mask(lengths, x.shape[1], x.device)
         if mask is not None:
             x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
-        q, k, v, beta = self._qkvb(self.project_input(x))  # (B, T, heads, d), (B, T, heads)
+        p = in_state_precision(self.project_input(x), state.S)
+        q, k, v, beta = self._qkvb(p)  # (B, T, heads, d), (B, T, heads)
         if mask is not None:
             beta = beta.masked_fill(~mask.unsqueeze(-1), 0.0)
-        if self.chunk == 1:
-            y, S = delta_rule_recurrent(q, k, v, beta, state.S)
-        else:
-            y, S = delta_rule_chunked(q, k, v, beta, state.S, self.chunk)
+        # the recurrence in the state's precision, also under autocast (bfloat16 has no
+        # triangular solve on the CPU, and the state sums every step's writes)
+        with torch.autocast(x.device.type, enabled=False):
+            if self.chunk == 1:
+                y, S = delta_rule_recurrent(q, k, v, beta, state.S)
+            else:
+                y, S = delta_rule_chunked(q, k, v, beta, state.S, self.chunk)
         y = y.flatten(-2)  # (B, T, H)
         if mask is not None:
             y = y.masked_fill(~mask.unsqueeze(-1), 0.0)

@@ -27,6 +27,7 @@ from rnnlab.cells.gru import GRUCell
 from rnnlab.cells.hmrnn import HMRNNCell
 from rnnlab.cells.layernorm import LayerNormGRUCell, LayerNormLSTMCell
 from rnnlab.cells.lru import LRUCell
+from rnnlab.cells.lru_block import LRUBlockCell
 from rnnlab.cells.lstm import LSTMCell
 from rnnlab.cells.mamba import MambaCell
 from rnnlab.cells.minimal import MinGRUCell, MinLSTMCell
@@ -261,6 +262,12 @@ register_cell(
     "Linear recurrent unit (Orvieto et al. 2023): complex diagonal lambda, gamma "
     "normalisation, ring init, y = Re(C h) + D x; parallel scan",
     LRUCell,
+)
+register_cell(
+    "lru_block",
+    "LRU block (Orvieto et al. 2023): LayerNorm, the LRU, GELU and a gated linear unit "
+    "(y = (W1 g) * sigmoid(W2 g)); parallel scan",
+    LRUBlockCell,
 )
 register_cell(
     "s6",

@@ -31,6 +31,26 @@ class ScanState(NamedTuple):
     h: Tensor  # (B, *S): (B, H), or (B, N) complex (LRU), or (B, H, N) (S6)
 
 
+HALF_DTYPES = (torch.bfloat16, torch.float16)
+
+
+def state_dtype(dtype: torch.dtype | None, ref: torch.dtype) -> torch.dtype:
+    """The dtype of a scan cell's state asked for in ``dtype`` (default ``ref``, the
+    parameters'): half precision (bfloat16, float16: a layer's input under autocast)
+    becomes float32, since the state sums every step's input."""
+    dtype = dtype or ref
+    return torch.float32 if dtype in HALF_DTYPES else dtype
+
+
+def in_state_precision(p: Tensor, h: Tensor) -> Tensor:
+    """``p`` in the state's (real) precision when it came in half precision (bfloat16 or
+    float16, as under autocast): the matmuls before the recurrence run in half precision,
+    the coefficients, the scan and the state in the state's."""
+    if p.dtype not in HALF_DTYPES:
+        return p
+    return p.to(h.real.dtype if h.is_complex() else h.dtype)
+
+
 class LinearScanCell(Cell):
     """A cell ``h_t = a_t * h_{t-1} + b_t`` with ``a``, ``b`` from the input only.
 
@@ -70,13 +90,14 @@ class LinearScanCell(Cell):
         self, batch: int, *, device: Any = None, dtype: torch.dtype | None = None
     ) -> ScanState:
         ref = next(self.parameters())
-        dtype = dtype or ref.dtype
+        dtype = state_dtype(dtype, ref.dtype)
         if self.state_dtype_is_complex and not dtype.is_complex:
             dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
         shape = (batch, *self.state_shape())
         return ScanState(torch.zeros(shape, device=device or ref.device, dtype=dtype))
 
     def step(self, p_t: Tensor, state: ScanState) -> tuple[Tensor, ScanState]:
+        p_t = in_state_precision(p_t, state.h)
         a, b = self.coefficients(p_t)
         h = a * state.h + b  # h_t = a_t * h_{t-1} + b_t
         return self.readout(h, p_t), ScanState(h)
@@ -90,7 +111,7 @@ class LinearScanCell(Cell):
         mask = step_mask(lengths, x.shape[1], x.device)  # (B, T) or None
         if mask is not None:
             x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
-        p = self.project_input(x)  # (B, T, P)
+        p = in_state_precision(self.project_input(x), state.h)  # (B, T, P)
         if self.log_space:
             h = self._log_scan(p, state.h, mask)
             y, final = self.readout(h, p), h[:, -1]
