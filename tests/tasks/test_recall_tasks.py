@@ -14,6 +14,7 @@ from rnnlab.tasks.base import IGNORE_INDEX
 from rnnlab.tasks.mqar import MQARTask
 from rnnlab.tasks.registry import TaskOptions, build_task
 from rnnlab.tasks.selective_copy import SelectiveCopyTask
+from rnnlab.training.resolve import resolve_config
 
 
 def test_selective_copy_sequences() -> None:
@@ -30,6 +31,18 @@ def test_selective_copy_sequences() -> None:
         assert bool((target[:40] == IGNORE_INDEX).all())
     # positions differ between rows (the task is selective, not a fixed delay)
     assert len({tuple((r[:40] != 0).nonzero().flatten().tolist()) for r in seq}) > 1
+
+
+def test_selective_copy_mingru_recipe() -> None:
+    task = build_task("selective-copy", TaskOptions(T=64))
+    config = resolve_config("selective-copy", task, TaskOptions(T=64), {"model": "mingru"})
+    assert config.model.chrono_delay == 64
+    assert (config.train.lr, config.train.schedule) == (1e-2, "cosine")
+    default = resolve_config("selective-copy", task, TaskOptions(T=64))  # mingru too
+    assert default.model.chrono_delay == 64 and default.train.lr == 1e-2
+    lstm = resolve_config("selective-copy", task, TaskOptions(T=64), {"model": "lstm"})
+    assert lstm.model.chrono_delay is None and lstm.train.lr == 3e-3
+    assert lstm.train.schedule == "constant"
 
 
 def test_mqar_sequences() -> None:

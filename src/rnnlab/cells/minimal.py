@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnlab._checks import check_positive
+from rnnlab.cells.base import check_chrono
 from rnnlab.cells.linear_scan import METHODS
 from rnnlab.cells.scan_cell import LinearScanCell
 
@@ -85,6 +86,10 @@ class MinGRUCell(_MinimalCell):
     Notes:
         The paper also passes the initial state through ``g``; here it is the caller's,
         any sign (the log-space scan adds ``prod(a) h_0`` outside the logarithm).
+
+    With :meth:`chrono_init_` (Tallec & Ollivier 2018) the gate's bias is
+    :math:`b_z = -\log u`, :math:`u \sim U(1, T_{max} - 1)`, so the retention
+    :math:`1 - z = \sigma(\log u) = u / (1 + u)` keeps memory for about ``u`` steps.
     """
 
     def __init__(
@@ -95,6 +100,15 @@ class MinGRUCell(_MinimalCell):
         scan_method: str = "auto",
     ) -> None:
         super().__init__(input_size, hidden_size, 2, log_space, scan_method)  # [z, h~]
+
+    def chrono_init_(self, max_delay: int, generator: torch.Generator | None = None) -> None:
+        """Chrono initialisation for dependencies up to ``max_delay`` steps (in place)."""
+        check_chrono(max_delay)
+        H = self.hidden_size
+        bias = self.linear.bias
+        with torch.no_grad():
+            u = torch.empty(H, dtype=bias.dtype).uniform_(1, max_delay - 1, generator=generator)
+            bias[:H].copy_(-torch.log(u))  # gate block: b_z = -log u
 
     def coefficients(self, p: Tensor) -> tuple[Tensor, Tensor]:
         k, h_pre = p.chunk(2, dim=-1)

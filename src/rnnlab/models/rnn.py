@@ -50,7 +50,7 @@ class RNNConfig:
             outputs).
         residual: residual connections between stacked layers of equal width.
         fast: allow PyTorch's fused kernels for plain LSTM/GRU/Elman unrolls.
-        chrono_delay: when set, cells with a ``chrono_init_`` method (LSTM, GRU) get chrono
+        chrono_delay: when set, cells with a ``chrono_init_`` method (LSTM, GRU, minGRU) get chrono
             initialisation for dependencies up to this many steps (Tallec & Ollivier 2018).
         deep_output: hidden width of an MLP head (deep output) instead of a linear one.
         embedding_size: token embedding width (``None``: hidden_size).
@@ -83,7 +83,7 @@ class RNNConfig:
     chrono_delay: int | None = option(
         None,
         flag="chrono",
-        help="chrono initialisation of LSTM/GRU gates for delays up to this",
+        help="chrono initialisation of LSTM/GRU/minGRU gates for delays up to this",
         negative="no-chrono",
     )
     deep_output: int | None = option(None, flag="deep-output", help="MLP head of this width")
