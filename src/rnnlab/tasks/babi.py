@@ -30,7 +30,14 @@ from torch import Tensor
 
 from rnnlab.tasks.babi_checksums import BABI_EN_SHA256
 from rnnlab.tasks.babi_format import Question, read_babi
-from rnnlab.tasks.base import IGNORE_INDEX, Task, batch_rows, batch_to, task_generator
+from rnnlab.tasks.base import (
+    IGNORE_INDEX,
+    Task,
+    batch_rows,
+    batch_to,
+    shuffled_epoch_rows,
+    task_generator,
+)
 from rnnlab.tasks.download import cache_root, fetch_tar_members
 
 NIL, UNK, ANSWER_OFFSET = 0, 1, 2
@@ -268,10 +275,7 @@ class BabiTask(Task):
     def train_batch(self, step: int, batch_size: int) -> BabiBatch:  # type: ignore[override]
         """Shuffled epochs of the training questions (a pure function of seed and step)."""
         train = self._data["train"]
-        per_epoch = max(1, train.size // batch_size)
-        epoch, k = divmod(step, per_epoch)
-        order = torch.randperm(train.size, generator=task_generator(self.seed, 1, epoch))
-        return train.rows(order[k * batch_size : (k + 1) * batch_size])
+        return train.rows(shuffled_epoch_rows(train.size, self.seed, step, batch_size))
 
     def training_defaults(self, model: str | None = None) -> dict[str, Any]:
         """The recipe with its epochs in steps of this task's training set (MemN2N: 20

@@ -22,13 +22,11 @@ from collections import Counter
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor
 
 from rnnlab.tasks.babi import VAL_FRACTION, babi_folder, task_files
 from rnnlab.tasks.babi_format import Question, read_babi
-from rnnlab.tasks.base import Task, task_generator
-from rnnlab.tasks.graphs import Graph, GraphBatch, graph_batch
+from rnnlab.tasks.base import Task, shuffled_epoch_rows, task_generator
+from rnnlab.tasks.graphs import Graph, GraphBatch, GraphClassification, graph_batch
 
 DIRECTIONS = ("north", "east", "south", "west")
 MOVES = ("n", "e", "s", "w")  # the answers' letters, in the order of DIRECTIONS
@@ -78,7 +76,7 @@ def answer_text(label: int) -> str:
     return f"{MOVES[label // 4]},{MOVES[label % 4]}"
 
 
-class BabiPathTask(Task):
+class BabiPathTask(GraphClassification, Task):
     """bAbI task 19 as graphs (see the module docstring).
 
     Args:
@@ -133,20 +131,8 @@ class BabiPathTask(Task):
     def train_batch(self, step: int, batch_size: int) -> GraphBatch:  # type: ignore[override]
         """Shuffled epochs of the training questions (a pure function of seed and step)."""
         train = self._data["train"]
-        size = int(train.y.shape[0])
-        per_epoch = max(1, size // batch_size)
-        epoch, k = divmod(step, per_epoch)
-        order = torch.randperm(size, generator=task_generator(self.seed, 1, epoch))
-        return train.rows(order[k * batch_size : (k + 1) * batch_size])
+        return train.rows(shuffled_epoch_rows(int(train.y.shape[0]), self.seed, step, batch_size))
 
     def options(self) -> dict[str, Any]:
         given = {"data": self.data, "download": self.download, "cache_dir": self.cache_dir}
         return {k: v for k, v in given.items() if v not in (None, False)}
-
-    def loss(self, out: Tensor, batch: Any) -> Tensor:
-        return F.cross_entropy(out, batch.y)
-
-    def metrics(self, out: Tensor, batch: Any) -> dict[str, float]:
-        with torch.no_grad():
-            accuracy = float((out.argmax(-1) == batch.y).float().mean())
-            return {"loss": float(self.loss(out, batch)), "accuracy": accuracy}

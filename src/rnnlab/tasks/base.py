@@ -108,6 +108,17 @@ def task_generator(seed: int, *stream: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(ss.generate_state(1, dtype=np.uint64)[0] >> 1))
 
 
+def shuffled_epoch_rows(size: int, seed: int, step: int, batch_size: int) -> Tensor:
+    """The rows of training batch ``step`` over a fixed split of ``size`` examples: each
+    epoch of ``size // batch_size`` batches walks one permutation drawn from ``(seed,
+    epoch)`` (a pure function of seed and step, so a resumed run sees the same batches;
+    the last ``size % batch_size`` rows of a permutation are skipped that epoch)."""
+    per_epoch = max(1, size // batch_size)
+    epoch, k = divmod(step, per_epoch)
+    order = torch.randperm(size, generator=task_generator(seed, 1, epoch))
+    return order[k * batch_size : (k + 1) * batch_size]
+
+
 class Task(ABC):
     """Base class of every task.
 
@@ -313,11 +324,7 @@ class DatasetTask(Task):
 
     def train_batch(self, step: int, batch_size: int) -> Batch:
         train = self._data["train"]
-        n = len(train)
-        per_epoch = max(1, n // batch_size)
-        epoch, k = divmod(step, per_epoch)
-        order = torch.randperm(n, generator=task_generator(self.seed, 1, epoch))
-        return train.rows(order[k * batch_size : (k + 1) * batch_size])
+        return train.rows(shuffled_epoch_rows(len(train), self.seed, step, batch_size))
 
     def epochs(self, batch_size: int) -> Iterator[Batch]:
         step = 0

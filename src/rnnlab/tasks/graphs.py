@@ -118,7 +118,20 @@ def _marks(n: int, s: int, t: int) -> list[list[float]]:
     return [[float(v == s), float(v == t)] for v in range(n)]
 
 
-class _GraphTask(GeneratedTask):
+class GraphClassification:
+    """Loss and metrics of a task whose output is one class per graph: cross-entropy of
+    ``out (B, classes)`` against ``batch.y (B,)``, and accuracy."""
+
+    def loss(self, out: Tensor, batch: Any) -> Tensor:
+        return F.cross_entropy(out, batch.y)
+
+    def metrics(self, out: Tensor, batch: Any) -> dict[str, float]:
+        with torch.no_grad():
+            accuracy = float((out.argmax(-1) == batch.y).float().mean())
+            return {"loss": float(self.loss(out, batch)), "accuracy": accuracy}
+
+
+class _GraphTask(GraphClassification, GeneratedTask):
     main_metric, higher_is_better = "accuracy", True
     input_size = 2  # annotations: is s, is t
 
@@ -136,14 +149,6 @@ class _GraphTask(GeneratedTask):
     def make_batch(self, batch_size: int, generator: torch.Generator) -> GraphBatch:  # type: ignore[override]
         rng = random.Random(int(torch.randint(2**62, (), generator=generator)))
         return graph_batch([self.example(rng) for _ in range(batch_size)], self.n_max)
-
-    def loss(self, out: Tensor, batch: Any) -> Tensor:
-        return F.cross_entropy(out, batch.y)
-
-    def metrics(self, out: Tensor, batch: Any) -> dict[str, float]:
-        with torch.no_grad():
-            accuracy = float((out.argmax(-1) == batch.y).float().mean())
-            return {"loss": float(self.loss(out, batch)), "accuracy": accuracy}
 
 
 class GraphReachTask(_GraphTask):
