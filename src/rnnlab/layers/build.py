@@ -35,19 +35,29 @@ def build_layers(
     layers: list[SequenceLayer] = []
     size = input_size
     for _ in range(num_layers):
-        layer: SequenceLayer
-        if bidirectional:
-            layer = Bidirectional(
-                make_cell(cell, size, hidden_size, **dict(cell_options or {})),
-                make_cell(cell, size, hidden_size, **dict(cell_options or {})),
-                fast=fast,
-            )
-        else:
-            layer = Recurrent(
-                make_cell(cell, size, hidden_size, **dict(cell_options or {})), fast=fast
-            )
+        layer = cell_layer(cell, size, hidden_size, bidirectional, fast, cell_options)
         layers.append(layer)
         size = layer.output_size
     if len(layers) == 1:
         return layers[0]
     return Stacked(layers, dropout=dropout, residual=residual)
+
+
+def cell_layer(
+    cell: str,
+    input_size: int,
+    hidden_size: int,
+    bidirectional: bool = False,
+    fast: bool = True,
+    cell_options: Mapping[str, Any] | None = None,
+) -> SequenceLayer:
+    """One unroll of the registered ``cell`` over time: :class:`Recurrent`, or a
+    :class:`Bidirectional` pair of fresh cells."""
+    options = dict(cell_options or {})
+    if bidirectional:
+        return Bidirectional(
+            make_cell(cell, input_size, hidden_size, **options),
+            make_cell(cell, input_size, hidden_size, **options),
+            fast=fast,
+        )
+    return Recurrent(make_cell(cell, input_size, hidden_size, **options), fast=fast)

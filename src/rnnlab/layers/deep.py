@@ -10,10 +10,8 @@ from torch import Tensor, nn
 
 from rnnlab._checks import check_positive, check_unit_interval
 from rnnlab.cells.base import State
-from rnnlab.cells.registry import make_cell
 from rnnlab.layers.base import SequenceLayer, check_sequence_input
-from rnnlab.layers.bidirectional import Bidirectional
-from rnnlab.layers.recurrent import Recurrent
+from rnnlab.layers.build import cell_layer
 from rnnlab.layers.trajectory import LayerTrajectory, layer_trajectories
 
 
@@ -168,17 +166,7 @@ def build_deep_stacked(
     layers: list[SequenceLayer] = []
     size = input_size
     for _ in range(num_layers):
-        layer: SequenceLayer
-        if bidirectional:
-            layer = Bidirectional(
-                make_cell(cell, size, hidden_size, **dict(cell_options or {})),
-                make_cell(cell, size, hidden_size, **dict(cell_options or {})),
-                fast=fast,
-            )
-        else:
-            layer = Recurrent(
-                make_cell(cell, size, hidden_size, **dict(cell_options or {})), fast=fast
-            )
+        layer = cell_layer(cell, size, hidden_size, bidirectional, fast, cell_options)
         layers.append(layer)
         size = input_size + layer.output_size
     return DeepStacked(layers, dropout=dropout)
