@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab.bench.timing import BenchResult, compare, timing_config
+from rnnlab.bench.timing import BenchResult, compare, optimizer_steps, timing_config
 
 GGNN_BENCH = "ggnn_step_vs_plain"
 GGNN_SIZES: dict[str, int] = {"B": 64, "N": 12, "D": 32, "K": 8}
@@ -63,15 +63,7 @@ def run_ggnn_step(quick: bool, repeats: int) -> BenchResult:
 
     def steps(model: nn.Module, forward: Callable[[], Tensor]) -> Callable[[], None]:
         optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-
-        def run() -> None:
-            for _ in range(STEPS):
-                loss = F.cross_entropy(forward(), batch.y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-
-        return run
+        return optimizer_steps(optimizer, lambda: F.cross_entropy(forward(), batch.y), STEPS)
 
     num_s, den_s = compare(
         steps(ours, lambda: ours(batch)[0]),

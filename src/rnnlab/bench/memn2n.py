@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab.bench.timing import BenchResult, compare, timing_config
+from rnnlab.bench.timing import BenchResult, compare, optimizer_steps, timing_config
 
 MEMN2N_BENCH = "memn2n_step_vs_plain"
 MEMN2N_SIZES: dict[str, int] = {"V": 22, "A": 6, "B": 32, "S": 10, "J": 7, "d": 20, "hops": 3}
@@ -80,15 +80,10 @@ def run_memn2n_step(quick: bool, repeats: int) -> BenchResult:
     def steps(model: nn.Module, forward: Callable[[], Tensor]) -> Callable[[], None]:
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
 
-        def run() -> None:
-            for _ in range(STEPS):
-                loss = F.cross_entropy(forward(), y, reduction="sum")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), 40.0)
-                optimizer.step()
+        def loss() -> Tensor:
+            return F.cross_entropy(forward(), y, reduction="sum")
 
-        return run
+        return optimizer_steps(optimizer, loss, STEPS, clip=40.0)
 
     num_s, den_s = compare(
         steps(ours, lambda: ours(batch)[0]),

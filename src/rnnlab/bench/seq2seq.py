@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from rnnlab.bench.timing import BenchResult, compare, timing_config
+from rnnlab.bench.timing import BenchResult, compare, optimizer_steps, timing_config
 
 TRAIN_BENCH = "seq2seq_train_vs_sketch"
 TRAIN_SIZES: dict[str, int] = {"B": 64, "V_src": 6000, "V_tgt": 8000, "E": 256, "H": 384}
@@ -91,18 +91,12 @@ def train_benchmark(repeats: int, quick: bool = False) -> BenchResult:
     opt_ours = torch.optim.Adam(ours.parameters())
     opt_sketch = torch.optim.Adam(sketch.parameters())
 
-    def step_ours() -> None:
+    def loss_ours() -> Tensor:
         logits, _ = ours(batch)
-        loss = F.cross_entropy(logits.flatten(0, 1), batch.y.flatten(), ignore_index=-100)
-        opt_ours.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_ours.step()
+        return F.cross_entropy(logits.flatten(0, 1), batch.y.flatten(), ignore_index=-100)
 
-    def step_sketch() -> None:
-        loss = sketch.loss(batch.x, batch.lengths, batch.y)
-        opt_sketch.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_sketch.step()
+    step_ours = optimizer_steps(opt_ours, loss_ours)
+    step_sketch = optimizer_steps(opt_sketch, lambda: sketch.loss(batch.x, batch.lengths, batch.y))
 
     num_s, den_s = compare(step_ours, step_sketch, repeats)
     timing = timing_config({**sizes, "min_length": MIN_LENGTH, "max_length": MAX_LENGTH}, repeats)

@@ -60,12 +60,30 @@ def lm_train_step(
     by next-token cross-entropy against ``targets (B, T)``."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
 
+    def loss() -> Tensor:
+        return torch.nn.functional.cross_entropy(forward().flatten(0, 1), targets.flatten())
+
+    return optimizer_steps(optimizer, loss)
+
+
+def optimizer_steps(
+    optimizer: torch.optim.Optimizer,
+    loss: Callable[[], Tensor],
+    steps: int = 1,
+    clip: float | None = None,
+) -> Callable[[], None]:
+    """``steps`` training steps: ``loss()``, backward, the gradient norm of the optimizer's
+    parameters clipped to ``clip`` when given, then ``optimizer.step()``."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+
     def run() -> None:
-        logits = forward()
-        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        for _ in range(steps):
+            value = loss()
+            optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            if clip is not None:
+                nn.utils.clip_grad_norm_(params, clip)
+            optimizer.step()
 
     return run
 
