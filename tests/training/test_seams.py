@@ -113,7 +113,7 @@ def test_a_family_registered_from_python_trains_and_loads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The recipe of ARCHITECTURE.md: a config dataclass, a builder, one register call."""
-    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))  # undone after
+    monkeypatch.setattr(registry, "_FAMILIES", registry._FAMILIES.copy())  # undone after
     register_model("test_bag2", "bag under another name (tests)", BagConfig2, _build_bag2)
     assert "test_bag2" in family_names()
     config = RunConfig(
@@ -192,7 +192,7 @@ def test_a_task_with_its_own_batch_type_trains_evaluates_and_loads(
 ) -> None:
     """Nothing in the loop, the run folder or evaluation reads x/y/lengths: a task's own
     NamedTuple batch and a family that reads it need no change anywhere else."""
-    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
+    monkeypatch.setattr(registry, "_FAMILIES", registry._FAMILIES.copy())
     register_model(
         "test_attend",
         "story attention (tests)",
@@ -215,7 +215,7 @@ def test_a_task_with_its_own_batch_type_trains_evaluates_and_loads(
 def test_a_family_whose_models_break_the_protocol_is_a_one_line_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
+    monkeypatch.setattr(registry, "_FAMILIES", registry._FAMILIES.copy())
     register_model(
         "test_no_causal",
         "a model without causal (tests)",

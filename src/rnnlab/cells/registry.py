@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from rnnlab._plugins import load_entry_points
+from rnnlab._registry import Registry
 from rnnlab.cells.base import Cell
 from rnnlab.cells.cayley import CayleyCell
 from rnnlab.cells.clockwork import ClockworkCell
@@ -59,28 +59,21 @@ class CellEntry:
         return any(p.kind is p.VAR_KEYWORD for p in params)
 
 
-_CELLS: dict[str, CellEntry] = {}
+_CELLS: Registry[CellEntry] = Registry(
+    "cell", "a cell of your own: register_cell in a plugin, loaded with --plugin FILE.py"
+)
 
 
 def register_cell(name: str, description: str, build: CellBuilder) -> None:
     """Add a cell family to the registry under ``name``."""
-    if name in _CELLS:
-        raise ValueError(f"cell {name!r} is already registered")
-    _CELLS[name] = CellEntry(name, description, build)
+    _CELLS.add(name, CellEntry(name, description, build))
 
 
 def cell_names() -> list[str]:
-    return sorted(_CELLS)
+    return _CELLS.names()
 
 
 def cell_entry(name: str) -> CellEntry:
-    if name not in _CELLS:
-        load_entry_points()  # an installed plugin may provide it
-    if name not in _CELLS:
-        raise ValueError(
-            f"unknown cell {name!r}; expected one of {', '.join(cell_names())} (a cell of "
-            "your own: register_cell in a plugin, loaded with --plugin FILE.py)"
-        )
     return _CELLS[name]
 
 

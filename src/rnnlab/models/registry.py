@@ -21,6 +21,7 @@ from typing import Any
 from torch import nn
 
 from rnnlab._plugins import load_entry_points
+from rnnlab._registry import Registry
 from rnnlab.tasks.spec import TaskSpec
 
 ModelBuilder = Callable[[Any, TaskSpec], nn.Module]
@@ -58,7 +59,7 @@ class ModelFamily:
         return self.config(**fields)
 
 
-_FAMILIES: dict[str, ModelFamily] = {}
+_FAMILIES: Registry[ModelFamily] = Registry("model family")
 
 
 def register_model(
@@ -69,24 +70,16 @@ def register_model(
     shorthands: Callable[[], dict[str, dict[str, Any]]] = dict,
 ) -> None:
     """Add a model family under ``name`` (see the module docstring)."""
-    if name in _FAMILIES:
-        raise ValueError(f"model family {name!r} is already registered")
     if not (dataclasses.is_dataclass(config) and isinstance(config, type)):
         raise TypeError(f"model family {name!r}: config must be a dataclass type, got {config!r}")
-    _FAMILIES[name] = ModelFamily(name, description, config, build, shorthands)
+    _FAMILIES.add(name, ModelFamily(name, description, config, build, shorthands))
 
 
 def family_names() -> list[str]:
-    return sorted(_FAMILIES)
+    return _FAMILIES.names()
 
 
 def model_family(name: str) -> ModelFamily:
-    if name not in _FAMILIES:
-        load_entry_points()  # an installed plugin may provide it
-    if name not in _FAMILIES:
-        raise ValueError(
-            f"unknown model family {name!r}; expected one of {', '.join(family_names())}"
-        )
     return _FAMILIES[name]
 
 

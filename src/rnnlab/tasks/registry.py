@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rnnlab._plugins import load_entry_points
+from rnnlab._registry import Registry
 from rnnlab.tasks.adding import AddingTask
 from rnnlab.tasks.babi import BabiTask, parse_task_id
 from rnnlab.tasks.babi_path import BabiPathTask
@@ -80,24 +80,18 @@ class TaskEntry:
     accepts: frozenset[str]  # TaskOptions fields (besides seed) the task uses
 
 
-_TASKS: dict[str, TaskEntry] = {}
+_TASKS: Registry[TaskEntry] = Registry("task")
 
 
 def register_task(name: str, description: str, build: TaskBuilder, accepts: set[str]) -> None:
-    if name in _TASKS:
-        raise ValueError(f"task {name!r} is already registered")
-    _TASKS[name] = TaskEntry(name, description, build, frozenset(accepts))
+    _TASKS.add(name, TaskEntry(name, description, build, frozenset(accepts)))
 
 
 def task_names() -> list[str]:
-    return sorted(_TASKS)
+    return _TASKS.names()
 
 
 def task_entry(name: str) -> TaskEntry:
-    if name not in _TASKS:
-        load_entry_points()  # an installed plugin may provide it
-    if name not in _TASKS:
-        raise ValueError(f"unknown task {name!r}; expected one of {', '.join(task_names())}")
     return _TASKS[name]
 
 
